@@ -1,0 +1,16 @@
+// arrakis demo: the main job — runs the embedded default model and reports what it predicts and caches.
+#include <iostream>
+
+#include "arrakis/demo/demo_report.hpp"
+#include "cli/commands.hpp"
+
+namespace arrakis::cli {
+
+void register_demo(CLI::App& app) {
+  auto options = std::make_shared<DemoOptions>();
+  auto* cmd = app.add_subcommand("demo", "Explore the embedded default model (no download, no arguments needed)");
+  cmd->add_option("--seed", options->seed, "Seed of the random sequences shown");
+  cmd->callback([options] { run_demo(std::cout, *options); });
+}
+
+}  // namespace arrakis::cli

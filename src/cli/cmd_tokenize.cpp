@@ -1,0 +1,48 @@
+// arrakis tokenize: token ids of a text with the tokenizer in a folder (which may hold only tokenizer files).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "arrakis/tokenizer/token_batch.hpp"
+#include "arrakis/tokenizer/tokenizer.hpp"
+#include "cli/commands.hpp"
+
+namespace arrakis::cli {
+namespace {
+
+struct TokenizeArgs {
+  std::string model, text;
+  bool json = false;
+  bool prepend_bos = false;
+};
+
+void tokenize(const TokenizeArgs& args) {
+  auto tokenizer = load_tokenizer(args.model);
+  auto ids = tokenizer->encode(args.text);
+  if (args.prepend_bos && tokenizer->special_tokens().bos) ids.insert(ids.begin(), *tokenizer->special_tokens().bos);
+  if (args.json) {
+    nlohmann::json out;
+    out["ids"] = ids;
+    out["tokens"] = to_str_tokens(*tokenizer, ids);
+    std::cout << out.dump() << "\n";
+  } else {
+    fmt::print("{}\n", fmt::join(ids, " "));
+  }
+}
+
+}  // namespace
+
+void register_tokenize(CLI::App& app) {
+  auto args = std::make_shared<TokenizeArgs>();
+  auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text");
+  cmd->add_option("--model", args->model, "Folder holding tokenizer files (a model folder, or tokenizer files only)")
+      ->required();
+  cmd->add_option("--text", args->text, "The text")->required();
+  cmd->add_flag("--json", args->json, R"(Print {"ids": [...], "tokens": [...]})");
+  cmd->add_flag("--prepend-bos", args->prepend_bos, "Put the tokenizer's BOS token first");
+  cmd->callback([args] { tokenize(*args); });
+}
+
+}  // namespace arrakis::cli

@@ -1,0 +1,13 @@
+#pragma once
+// The `arrakis` subcommands; each file registers one.
+#include <CLI/CLI.hpp>
+
+namespace arrakis::cli {
+
+void register_run(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_bench(CLI::App& app);
+void register_demo(CLI::App& app);
+void register_train_demo_model(CLI::App& app);
+
+}  // namespace arrakis::cli

@@ -1,0 +1,80 @@
+#include "arrakis/io/config_json.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "arrakis/error.hpp"
+
+namespace arrakis {
+
+ConfigJson ConfigJson::load(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(fmt::format("cannot open {}", path.string()));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+  }
+  if (!j.is_object()) throw Error(fmt::format("{}: not a JSON object", path.string()));
+  return ConfigJson(std::move(j), path.string());
+}
+
+ConfigJson::ConfigJson(nlohmann::json json, std::string source) : json_(std::move(json)), source_(std::move(source)) {}
+
+void ConfigJson::fail(const std::string& what) const { throw Error(fmt::format("{}: {}", source_, what)); }
+
+bool ConfigJson::has(const std::string& key) const { return json_.contains(key) && !json_[key].is_null(); }
+
+const nlohmann::json& ConfigJson::required(const std::string& key) const {
+  if (!has(key)) fail(fmt::format("missing '{}'", key));
+  return json_[key];
+}
+
+int64_t ConfigJson::get_int(const std::string& key) const {
+  const auto& v = required(key);
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
+    return static_cast<int64_t>(v.get<double>());
+  fail(fmt::format("'{}' must be an integer, got {}", key, v.dump()));
+}
+
+int64_t ConfigJson::get_int(const std::string& key, int64_t fallback) const {
+  return has(key) ? get_int(key) : fallback;
+}
+
+double ConfigJson::get_double(const std::string& key) const {
+  const auto& v = required(key);
+  if (!v.is_number()) fail(fmt::format("'{}' must be a number, got {}", key, v.dump()));
+  return v.get<double>();
+}
+
+double ConfigJson::get_double(const std::string& key, double fallback) const {
+  return has(key) ? get_double(key) : fallback;
+}
+
+bool ConfigJson::get_bool(const std::string& key, bool fallback) const {
+  if (!has(key)) return fallback;
+  const auto& v = json_[key];
+  if (!v.is_boolean()) fail(fmt::format("'{}' must be true or false, got {}", key, v.dump()));
+  return v.get<bool>();
+}
+
+std::string ConfigJson::get_string(const std::string& key) const {
+  const auto& v = required(key);
+  if (!v.is_string()) fail(fmt::format("'{}' must be a string, got {}", key, v.dump()));
+  return v.get<std::string>();
+}
+
+std::string ConfigJson::get_string(const std::string& key, const std::string& fallback) const {
+  return has(key) ? get_string(key) : fallback;
+}
+
+std::optional<std::string> ConfigJson::first_present(const std::vector<std::string>& keys) const {
+  for (const auto& k : keys)
+    if (has(k)) return k;
+  return std::nullopt;
+}
+
+}  // namespace arrakis

@@ -1,0 +1,84 @@
+#include "model/attention.hpp"
+
+#include <limits>
+
+namespace arrakis {
+
+torch::Tensor project_to_heads(const torch::Tensor& x, const torch::Tensor& W, const torch::Tensor& b) {
+  const int64_t heads = W.size(0), d_model = W.size(1), d_head = W.size(2);
+  if (x.dim() == 4)  // one input per head (split q/k/v inputs)
+    return torch::einsum("bphd,hde->bphe", {x, W}) + b;
+  // In the canonical layout this reshape is a view: no copy of the weights.
+  auto matrix = W.permute({1, 0, 2}).reshape({d_model, heads * d_head});
+  auto out = torch::addmm(b.reshape({heads * d_head}), x.reshape({-1, d_model}), matrix);
+  return out.view({x.size(0), x.size(1), heads, d_head});
+}
+
+torch::Tensor attention_forward(const ModelConfig& config, int layer, const AttentionWeights& w,
+                                const AttentionInputs& in, const AttentionContext& ctx, const HookRegistry& hooks,
+                                const BlockHookIds& ids, KeyValueCache* kv_cache, bool per_head_result) {
+  const int64_t batch = ctx.batch, pos = ctx.query_len;
+  const int64_t n_heads = config.n_heads, kv_heads = config.kv_heads(), d_head = config.d_head;
+  const int64_t group = n_heads / kv_heads;
+
+  auto q = hooks.run(ids.q, project_to_heads(in.query, w.W_Q, w.b_Q));  // [batch, pos, heads, d_head]
+  auto k = hooks.run(ids.k, project_to_heads(in.key, w.W_K, w.b_K));
+  auto v = hooks.run(ids.v, project_to_heads(in.value, w.W_V, w.b_V));
+  if (ctx.rotary) {
+    q = hooks.run(ids.rot_q, apply_rotary(config, q, *ctx.rotary));
+    k = hooks.run(ids.rot_k, apply_rotary(config, k, *ctx.rotary));
+  }
+
+  auto keys = k.permute({0, 2, 1, 3});    // [batch, kv_heads, pos, d_head]
+  auto values = v.permute({0, 2, 1, 3});
+  if (kv_cache) {
+    if (static_cast<int64_t>(kv_cache->keys.size()) < config.n_layers) {
+      kv_cache->keys.resize(config.n_layers);
+      kv_cache->values.resize(config.n_layers);
+    }
+    auto& past_k = kv_cache->keys[layer];
+    auto& past_v = kv_cache->values[layer];
+    if (past_k.defined() && past_k.size(2) > 0) {
+      keys = torch::cat({past_k, keys}, 2);
+      values = torch::cat({past_v, values}, 2);
+    }
+    past_k = keys.contiguous();
+    past_v = values.contiguous();
+    keys = past_k;
+    values = past_v;
+  }
+  const int64_t n_keys = keys.size(2);
+
+  // Grouped-query attention without repeating keys: the `group` query heads sharing key/value head j are
+  // heads j*group .. j*group+group-1 (Hugging Face's repeat_kv order), so [batch, heads, pos, d] regroups as
+  // [batch, kv_heads, group * pos, d].
+  auto queries = q.permute({0, 2, 1, 3}).reshape({batch, kv_heads, group * pos, d_head});
+  auto scores = torch::matmul(queries, keys.transpose(-1, -2)).view({batch, n_heads, pos, n_keys});
+  double scale = config.effective_attn_scale();
+  if (config.scale_attn_by_inverse_layer_idx) scale *= static_cast<double>(layer + 1);
+  if (scale != 1.0) scores.div_(scale);
+  scores.masked_fill_(ctx.blocked_for(config.attn_window(layer)), -std::numeric_limits<double>::infinity());
+  scores = hooks.run(ids.attn_scores, scores);
+
+  torch::Tensor pattern;
+  if (scores.scalar_type() == torch::kFloat32 || scores.scalar_type() == torch::kFloat64)
+    pattern = torch::softmax(scores, -1);
+  else  // half precision: normalize in float32, as the reference implementations do
+    pattern = torch::softmax(scores, -1, torch::kFloat32).to(scores.scalar_type());
+  pattern = hooks.run(ids.pattern, pattern);
+
+  auto z = torch::matmul(pattern.reshape({batch, kv_heads, group * pos, n_keys}), values)
+               .view({batch, n_heads, pos, d_head})
+               .permute({0, 2, 1, 3});  // [batch, pos, heads, d_head]
+  z = hooks.run(ids.z, z);
+
+  if (per_head_result) {
+    auto result = hooks.run(ids.result, torch::einsum("bphe,hed->bphd", {z, w.W_O}));
+    return result.sum(2) + w.b_O;
+  }
+  auto out = torch::addmm(w.b_O, z.reshape({batch * pos, n_heads * d_head}),
+                          w.W_O.reshape({n_heads * d_head, config.d_model}));
+  return out.view({batch, pos, config.d_model});
+}
+
+}  // namespace arrakis

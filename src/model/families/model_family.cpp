@@ -1,0 +1,26 @@
+#include "model/families/model_family.hpp"
+
+#include <fmt/format.h>
+
+#include "arrakis/error.hpp"
+
+namespace arrakis {
+
+const std::vector<ModelFamily>& model_families() {
+  static const std::vector<ModelFamily> families = {gpt2_family()};
+  return families;
+}
+
+const ModelFamily& family_for_model_type(const std::string& model_type, const std::string& source) {
+  std::string supported;
+  for (const auto& family : model_families()) {
+    for (const auto& type : family.model_types)
+      if (type == model_type) return family;
+    supported += (supported.empty() ? "" : ", ") + family.name;
+  }
+  throw Error(fmt::format("{}: model_type '{}' is not a supported family (supported: {}; or a TransformerLens-format "
+                          "config.json)",
+                          source, model_type, supported));
+}
+
+}  // namespace arrakis

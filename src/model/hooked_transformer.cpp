@@ -1,0 +1,323 @@
+#include "arrakis/model/hooked_transformer.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "arrakis/error.hpp"
+#include "model/attention.hpp"
+#include "model/attention_context.hpp"
+#include "model/mlp.hpp"
+#include "model/norm.hpp"
+
+namespace arrakis {
+
+using torch::indexing::Slice;
+
+HookedTransformer::HookedTransformer(ModelConfig config, ModelWeights weights, std::shared_ptr<Tokenizer> tokenizer)
+    : config_(std::move(config)), weights_(std::move(weights)), tokenizer_(std::move(tokenizer)) {
+  config_.validate();
+  weights_.validate(config_);
+  weights_.canonicalize_layout();
+  declare_hook_points();
+}
+
+void HookedTransformer::declare_hook_points() {
+  const auto& c = config_;
+  const bool norm = c.normalization != NormType::None;
+  hook_embed_ = hooks_.declare("hook_embed", -1);
+  if (c.positional_embedding == PositionalEmbedding::Learned) hook_pos_embed_ = hooks_.declare("hook_pos_embed", -1);
+  block_hooks_.assign(c.n_layers, {});
+  for (int l = 0; l < c.n_layers; ++l) {
+    auto& ids = block_hooks_[l];
+    auto block = [&](const std::string& part) { return hooks_.declare(fmt::format("blocks.{}.{}", l, part), l); };
+    ids.resid_pre = block("hook_resid_pre");
+    ids.attn_in = block("hook_attn_in");
+    ids.q_input = block("hook_q_input");
+    ids.k_input = block("hook_k_input");
+    ids.v_input = block("hook_v_input");
+    if (norm) {
+      ids.ln1_scale = block("ln1.hook_scale");
+      ids.ln1_normalized = block("ln1.hook_normalized");
+    }
+    ids.q = block("attn.hook_q");
+    ids.k = block("attn.hook_k");
+    ids.v = block("attn.hook_v");
+    if (c.positional_embedding == PositionalEmbedding::Rotary) {
+      ids.rot_q = block("attn.hook_rot_q");
+      ids.rot_k = block("attn.hook_rot_k");
+    }
+    ids.attn_scores = block("attn.hook_attn_scores");
+    ids.pattern = block("attn.hook_pattern");
+    ids.z = block("attn.hook_z");
+    ids.result = block("attn.hook_result");
+    ids.attn_out = block("hook_attn_out");
+    if (c.has_mlp()) {
+      if (!c.parallel_attn_mlp) ids.resid_mid = block("hook_resid_mid");
+      ids.mlp_in = block("hook_mlp_in");
+      if (norm) {
+        ids.ln2_scale = block("ln2.hook_scale");
+        ids.ln2_normalized = block("ln2.hook_normalized");
+      }
+      ids.mlp_pre = block("mlp.hook_pre");
+      if (c.gated_mlp) ids.mlp_pre_linear = block("mlp.hook_pre_linear");
+      ids.mlp_post = block("mlp.hook_post");
+      ids.mlp_out = block("hook_mlp_out");
+    }
+    ids.resid_post = block("hook_resid_post");
+  }
+  if (norm) {
+    hook_ln_final_scale_ = hooks_.declare("ln_final.hook_scale", -1);
+    hook_ln_final_normalized_ = hooks_.declare("ln_final.hook_normalized", -1);
+  }
+  set_use_attn_result(false);
+  set_use_split_qkv_input(false);
+  set_use_attn_in(false);
+  set_use_hook_mlp_in(false);
+}
+
+void HookedTransformer::set_use_attn_result(bool on) {
+  use_attn_result_ = on;
+  for (const auto& ids : block_hooks_)
+    hooks_.set_enabled(ids.result, on, "call set_use_attn_result(true) to compute per-head outputs");
+}
+
+void HookedTransformer::set_use_split_qkv_input(bool on) {
+  if (on && use_attn_in_) throw Error("set_use_split_qkv_input(true) conflicts with set_use_attn_in(true)");
+  use_split_qkv_input_ = on;
+  for (const auto& ids : block_hooks_)
+    for (int id : {ids.q_input, ids.k_input, ids.v_input})
+      hooks_.set_enabled(id, on, "call set_use_split_qkv_input(true) to give q, k and v separate inputs");
+}
+
+void HookedTransformer::set_use_attn_in(bool on) {
+  if (on && use_split_qkv_input_) throw Error("set_use_attn_in(true) conflicts with set_use_split_qkv_input(true)");
+  if (on && config_.kv_heads() != config_.n_heads)
+    throw Error("set_use_attn_in(true) is not available for grouped-query models: use set_use_split_qkv_input(true)");
+  use_attn_in_ = on;
+  for (const auto& ids : block_hooks_)
+    hooks_.set_enabled(ids.attn_in, on, "call set_use_attn_in(true) to give each head its own input");
+}
+
+void HookedTransformer::set_use_hook_mlp_in(bool on) {
+  use_hook_mlp_in_ = on;
+  for (const auto& ids : block_hooks_)
+    if (ids.mlp_in >= 0) hooks_.set_enabled(ids.mlp_in, on, "call set_use_hook_mlp_in(true) to hook the MLP input");
+}
+
+void HookedTransformer::to(torch::Device device) { weights_.to(device, config_.dtype); }
+
+void HookedTransformer::to(torch::Dtype dtype) {
+  weights_.to(device(), dtype);
+  config_.dtype = dtype;
+}
+
+void HookedTransformer::check_tokens(const torch::Tensor& tokens, int64_t past) const {
+  if (tokens.dim() != 2)
+    throw Error(fmt::format("tokens must be [batch, pos], got shape {}", tokens.sizes().vec()));
+  if (tokens.scalar_type() != torch::kInt64 && tokens.scalar_type() != torch::kInt32)
+    throw Error(fmt::format("tokens must be int64, got {}", c10::toString(tokens.scalar_type())));
+  if (tokens.size(1) == 0) throw Error("tokens are empty (no positions)");
+  if (past + tokens.size(1) > config_.n_ctx)
+    throw Error(fmt::format("a sequence of {} tokens{} is longer than the model's context (n_ctx {})",
+                            tokens.size(1), past ? fmt::format(" (after {} cached)", past) : "", config_.n_ctx));
+  auto min = tokens.min().item<int64_t>(), max = tokens.max().item<int64_t>();
+  if (min < 0 || max >= config_.d_vocab) {
+    auto bad = (tokens < 0).logical_or(tokens >= config_.d_vocab).nonzero()[0];
+    auto b = bad[0].item<int64_t>(), p = bad[1].item<int64_t>();
+    throw Error(fmt::format("token id {} at [{}, {}] is outside the vocabulary (d_vocab {})",
+                            tokens.index({b, p}).item<int64_t>(), b, p, config_.d_vocab));
+  }
+}
+
+torch::Tensor HookedTransformer::embed(const torch::Tensor& tokens, const AttentionContext& ctx) {
+  auto embedding = torch::embedding(weights_.W_E, tokens);
+  if (config_.embedding_multiplier != 1.0) embedding = embedding * config_.embedding_multiplier;
+  auto resid = hooks_.run(hook_embed_, embedding);
+  if (config_.positional_embedding == PositionalEmbedding::Learned)
+    resid = resid + hooks_.run(hook_pos_embed_, torch::embedding(weights_.W_pos, ctx.positions));
+  return resid;
+}
+
+torch::Tensor HookedTransformer::final_logits(const torch::Tensor& resid) {
+  return unembed(apply_norm(config_.normalization, weights_.ln_final, resid, config_.eps, hooks_,
+                            hook_ln_final_scale_, hook_ln_final_normalized_));
+}
+
+torch::Tensor HookedTransformer::ln_final(const torch::Tensor& resid) const {
+  static const HookRegistry no_hooks;
+  return apply_norm(config_.normalization, weights_.ln_final, resid, config_.eps, no_hooks, -1, -1);
+}
+
+torch::Tensor HookedTransformer::unembed(const torch::Tensor& normalized) const {
+  auto rows = normalized.reshape({-1, config_.d_model});
+  auto logits = weights_.b_U.defined() ? torch::addmm(weights_.b_U, rows, weights_.W_U) : torch::mm(rows, weights_.W_U);
+  auto shape = normalized.sizes().vec();
+  shape.back() = config_.vocab_out();
+  return logits.view(shape);
+}
+
+torch::Tensor HookedTransformer::run_block(int layer, torch::Tensor resid, const AttentionContext& ctx,
+                                           KeyValueCache* kv) {
+  const auto& c = config_;
+  const auto& w = weights_.blocks[layer];
+  const auto& ids = block_hooks_[layer];
+  resid = hooks_.run(ids.resid_pre, resid);
+
+  auto ln1 = [&](const torch::Tensor& x) {
+    return apply_norm(c.normalization, w.ln1, x, c.eps, hooks_, ids.ln1_scale, ids.ln1_normalized);
+  };
+  auto per_head = [&](const torch::Tensor& x, int64_t heads) { return x.unsqueeze(2).repeat({1, 1, heads, 1}); };
+  AttentionInputs inputs;
+  if (use_split_qkv_input_) {
+    inputs.query = ln1(hooks_.run(ids.q_input, per_head(resid, c.n_heads)));
+    inputs.key = ln1(hooks_.run(ids.k_input, per_head(resid, c.kv_heads())));
+    inputs.value = ln1(hooks_.run(ids.v_input, per_head(resid, c.kv_heads())));
+  } else if (use_attn_in_) {
+    inputs.query = inputs.key = inputs.value = ln1(hooks_.run(ids.attn_in, per_head(resid, c.n_heads)));
+  } else {
+    inputs.query = inputs.key = inputs.value = ln1(resid);
+  }
+  auto attn_out = hooks_.run(
+      ids.attn_out, attention_forward(c, layer, w.attn, inputs, ctx, hooks_, ids, kv, use_attn_result_));
+
+  if (!c.has_mlp()) return hooks_.run(ids.resid_post, resid + attn_out);
+
+  auto mlp = [&](const torch::Tensor& mlp_in) {
+    auto x = apply_norm(c.normalization, w.ln2, hooks_.run(ids.mlp_in, mlp_in), c.eps, hooks_, ids.ln2_scale,
+                        ids.ln2_normalized);
+    return hooks_.run(ids.mlp_out, mlp_forward(c, w.mlp, x, hooks_, ids));
+  };
+  if (c.parallel_attn_mlp) return hooks_.run(ids.resid_post, resid + attn_out + mlp(resid));
+  auto resid_mid = hooks_.run(ids.resid_mid, resid + attn_out);
+  return hooks_.run(ids.resid_post, resid_mid + mlp(resid_mid));
+}
+
+torch::Tensor HookedTransformer::forward(const torch::Tensor& input, const ForwardOptions& options) {
+  const auto& c = config_;
+  const int start = options.start_at_layer;
+  const int stop = options.stop_at_layer < 0 ? static_cast<int>(c.n_layers) : options.stop_at_layer;
+  if (start < 0 || start > c.n_layers || stop > c.n_layers || stop < start)
+    throw Error(fmt::format("start_at_layer {} / stop_at_layer {} are not layers 0..{} in order", start,
+                            options.stop_at_layer, c.n_layers));
+  KeyValueCache* kv = options.kv_cache;
+  const int64_t past = kv ? kv->length() : 0;
+
+  torch::Tensor tokens, resid;
+  if (start == 0) {
+    tokens = input.dim() == 1 ? input.unsqueeze(0) : input;
+    check_tokens(tokens, past);
+    tokens = tokens.to(device(), torch::kInt64);
+  } else {
+    if (input.dim() != 3 || input.size(2) != c.d_model)
+      throw Error(fmt::format("with start_at_layer {} the input is the residual stream [batch, pos, d_model={}], "
+                              "got shape {}", start, c.d_model, input.sizes().vec()));
+    resid = input.to(device());
+  }
+  const int64_t batch = input.dim() == 1 ? 1 : input.size(0);
+  const int64_t pos = start == 0 ? tokens.size(1) : resid.size(1);
+
+  torch::Tensor full_mask;
+  const torch::Tensor& mask = options.attention_mask;
+  if (mask.defined()) {
+    if (mask.dim() != 2 || mask.size(0) != batch || mask.size(1) != pos)
+      throw Error(fmt::format("attention_mask has shape {} but the input is [batch {}, pos {}]",
+                              mask.sizes().vec(), batch, pos));
+  }
+  const bool past_masked = kv && kv->attention_mask.defined();
+  if (mask.defined() || past_masked) {
+    auto ones = [&](int64_t n) { return torch::ones({batch, n}, torch::TensorOptions().dtype(torch::kInt64).device(device())); };
+    auto past_part = past_masked ? kv->attention_mask.to(device(), torch::kInt64) : ones(past);
+    auto new_part = mask.defined() ? mask.to(device(), torch::kInt64) : ones(pos);
+    full_mask = past ? torch::cat({past_part, new_part}, 1) : new_part;
+  }
+  if (kv && full_mask.defined()) kv->attention_mask = full_mask;
+
+  auto ctx = make_attention_context(c, batch, pos, past, full_mask, device(), c.dtype);
+  if (start == 0) resid = embed(tokens, ctx);
+  for (int l = start; l < stop; ++l) resid = run_block(l, std::move(resid), ctx, kv);
+  if (stop < c.n_layers) return resid;
+  return final_logits(resid);
+}
+
+torch::Tensor HookedTransformer::run_with_hooks(const torch::Tensor& input, const NamedHooks& forward_hooks,
+                                                const ForwardOptions& options, const NamedHooks& backward_hooks) {
+  std::vector<HookGuard> guards;
+  guards.reserve(forward_hooks.size() + backward_hooks.size());
+  for (const auto& [name, hook] : forward_hooks) guards.push_back(hooks_.add(name, hook, HookDirection::Forward));
+  for (const auto& [name, hook] : backward_hooks) guards.push_back(hooks_.add(name, hook, HookDirection::Backward));
+  return forward(input, options);
+}
+
+std::pair<torch::Tensor, ActivationCache> HookedTransformer::run_with_cache(const torch::Tensor& input,
+                                                                            const NameFilter& names,
+                                                                            const ForwardOptions& options,
+                                                                            const CacheOptions& cache_options) {
+  ActivationCache cache;
+  auto guard = hooks_.add(names, [&cache, &cache_options](const torch::Tensor& t, const HookPoint& point) {
+    torch::Tensor stored = cache_options.detach ? t.detach() : t;
+    if (cache_options.device) stored = stored.to(*cache_options.device);
+    if (cache_options.dtype && stored.is_floating_point()) stored = stored.to(*cache_options.dtype);
+    cache.insert(point.name, std::move(stored));
+  });
+  auto out = forward(input, options);
+  return {std::move(out), std::move(cache)};
+}
+
+HookGuard HookedTransformer::add_hook(const std::string& name, Hook hook, HookDirection direction) {
+  return hooks_.add(name, std::move(hook), direction);
+}
+
+HookGuard HookedTransformer::add_hook(const NameFilter& names, Hook hook, HookDirection direction) {
+  return hooks_.add(names, std::move(hook), direction);
+}
+
+const Tokenizer& HookedTransformer::tokenizer() const {
+  if (!tokenizer_)
+    throw Error(fmt::format("model {} has no tokenizer (its folder held no tokenizer files); pass token ids instead",
+                            config_.model_name.empty() ? config_.family : config_.model_name));
+  return *tokenizer_;
+}
+
+TokenBatch HookedTransformer::to_tokens(std::span<const std::string> texts, const ToTokensOptions& options) const {
+  return arrakis::to_tokens(tokenizer(), texts, options);
+}
+
+TokenBatch HookedTransformer::to_tokens(std::span<const std::string> texts) const {
+  ToTokensOptions options;
+  options.prepend_bos = config_.default_prepend_bos;
+  return to_tokens(texts, options);
+}
+
+torch::Tensor HookedTransformer::to_tokens(std::string_view text) const {
+  ToTokensOptions options;
+  options.prepend_bos = config_.default_prepend_bos;
+  return arrakis::to_tokens(tokenizer(), text, options).input_ids;
+}
+
+std::string HookedTransformer::to_string(const torch::Tensor& ids) const { return arrakis::to_string(tokenizer(), ids); }
+
+std::vector<std::string> HookedTransformer::to_str_tokens(const torch::Tensor& ids) const {
+  auto flat = ids.to(torch::kCPU, torch::kInt64).contiguous().view({-1});
+  return arrakis::to_str_tokens(tokenizer(), std::span<const int64_t>(flat.data_ptr<int64_t>(), flat.numel()));
+}
+
+std::vector<std::string> HookedTransformer::to_str_tokens(std::string_view text) const {
+  return arrakis::to_str_tokens(tokenizer(), text, config_.default_prepend_bos);
+}
+
+int64_t HookedTransformer::to_single_token(std::string_view text) const {
+  return arrakis::to_single_token(tokenizer(), text);
+}
+
+torch::Tensor lm_loss(const torch::Tensor& logits, const torch::Tensor& tokens, const torch::Tensor& attention_mask,
+                      bool per_token) {
+  auto log_probs = torch::log_softmax(logits.index({Slice(), Slice(0, -1)}).to(torch::kFloat32), -1);
+  auto targets = tokens.index({Slice(), Slice(1, torch::indexing::None)}).to(logits.device(), torch::kInt64);
+  auto nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1);  // [batch, pos - 1]
+  if (per_token) return nll;
+  if (!attention_mask.defined()) return nll.mean();
+  auto real = attention_mask.index({Slice(), Slice(1, torch::indexing::None)}).to(nll.device(), torch::kFloat32);
+  return (nll * real).sum() / real.sum();
+}
+
+}  // namespace arrakis

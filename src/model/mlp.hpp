@@ -1,0 +1,18 @@
+#pragma once
+// The MLP (plain or gated) with TransformerLens' hook points.
+#include <torch/torch.h>
+
+#include "arrakis/hooks/hook_registry.hpp"
+#include "arrakis/model/block_hooks.hpp"
+#include "arrakis/model/config.hpp"
+#include "arrakis/model/weights.hpp"
+
+namespace arrakis {
+
+torch::Tensor activation(Activation fn, const torch::Tensor& x);
+
+/// x [batch, pos, d_model] -> [batch, pos, d_model] (before hook_mlp_out).
+torch::Tensor mlp_forward(const ModelConfig& config, const MLPWeights& weights, const torch::Tensor& x,
+                          const HookRegistry& hooks, const BlockHookIds& ids);
+
+}  // namespace arrakis

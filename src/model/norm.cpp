@@ -1,0 +1,30 @@
+#include "model/norm.hpp"
+
+namespace arrakis {
+
+torch::Tensor apply_norm(NormType type, const NormWeights& weights, const torch::Tensor& x, double eps,
+                         const HookRegistry& hooks, int scale_hook, int normalized_hook) {
+  if (type == NormType::None) return x;
+  // Statistics in float32 even for half-precision models (as Hugging Face and TransformerLens do).
+  const bool upcast = x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kFloat64;
+  torch::Tensor h = upcast ? x.to(torch::kFloat32) : x;
+  const bool centre = type == NormType::LayerNorm || type == NormType::LayerNormPre;
+  if (centre) h = h - h.mean(-1, /*keepdim=*/true);
+  torch::Tensor scale = (h.pow(2).mean(-1, /*keepdim=*/true) + eps).sqrt();
+  if (upcast) scale = scale.to(x.scalar_type());
+  scale = hooks.run(scale_hook, scale);
+  torch::Tensor normalized = upcast ? (h / scale.to(torch::kFloat32)).to(x.scalar_type()) : h / scale;
+  normalized = hooks.run(normalized_hook, normalized);
+  switch (type) {
+    case NormType::LayerNorm:
+      return torch::addcmul(weights.b, normalized, weights.w);
+    case NormType::RMSNorm:
+      return normalized * weights.w;
+    case NormType::RMSNormOnePlus:
+      return normalized * (weights.w + 1);
+    default:  // LayerNormPre, RMSNormPre: weights folded into the next layer
+      return normalized;
+  }
+}
+
+}  // namespace arrakis
