@@ -1,0 +1,200 @@
+#include "tokenizer/bpe_model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "arrakis/error.hpp"
+#include "tokenizer/utf8.hpp"
+
+namespace arrakis::tok {
+
+namespace {
+
+constexpr char32_t kSmallCharEnd = 0x800;  // characters of at most 2 UTF-8 bytes
+
+// A pair of adjacent symbols that has a merge; stale once either side has changed.
+struct Candidate {
+  std::uint32_t rank;
+  std::int32_t left_pos;
+  std::int32_t left_id;
+  std::int32_t right_id;
+  std::int32_t merged_id;
+};
+
+// Lowest rank first; on equal ranks the leftmost first (the order Hugging Face and OpenAI merge in).
+struct LaterCandidate {
+  bool operator()(const Candidate& a, const Candidate& b) const noexcept {
+    return a.rank != b.rank ? a.rank > b.rank : a.left_pos > b.left_pos;
+  }
+};
+
+// Per-thread scratch vectors keep their capacity between words, but not the megabytes of a rare huge word.
+template <class T>
+void release_if_large(std::vector<T>& scratch) {
+  constexpr std::size_t kKeep = 1 << 14;
+  if (scratch.capacity() > kKeep) std::vector<T>().swap(scratch);
+}
+
+struct Symbol {
+  std::int32_t id;  // -1 once merged into its left neighbour
+  std::int32_t prev;
+  std::int32_t next;
+};
+
+}  // namespace
+
+BpeModel::BpeModel(Vocabulary vocabulary, const std::vector<MergeRule>& merges, BpeOptions options,
+                   const std::string& source)
+    : vocab_(std::move(vocabulary)), options_(std::move(options)), source_(source) {
+  if (vocab_.id_end() > std::int64_t{INT32_MAX}) throw Error(fmt::format("{}: token ids must be below 2^31", source_));
+  merges_.reserve(merges.size());
+  const std::string& prefix = options_.continuing_subword_prefix;
+  for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+    const auto& [left, right] = merges[rank];
+    const auto fail = [&](std::string_view what) {
+      throw Error(fmt::format("{}: merge {} (\"{} {}\"): {}", source_, rank + 1, left, right, what));
+    };
+    const auto left_id = vocab_.find(left);
+    if (!left_id) fail(fmt::format("\"{}\" is not in the vocabulary", left));
+    const auto right_id = vocab_.find(right);
+    if (!right_id) fail(fmt::format("\"{}\" is not in the vocabulary", right));
+    // With a continuing-subword prefix the right side is spelled "##b" but the merged token is "ab".
+    const std::string_view right_text =
+        !prefix.empty() && right.starts_with(prefix) ? std::string_view(right).substr(prefix.size()) : right;
+    std::string merged = left;
+    merged += right_text;
+    const auto merged_id = vocab_.find(merged);
+    if (!merged_id) fail(fmt::format("the merged token \"{}\" is not in the vocabulary", merged));
+    // A pair listed twice keeps its later rank, as both Hugging Face and OpenAI's encoder do.
+    merges_.insert_or_assign(pair_key(*left_id, *right_id),
+                             MergeResult{static_cast<std::uint32_t>(rank), static_cast<std::int32_t>(*merged_id)});
+  }
+
+  if (options_.unk_token) unk_id_ = vocab_.find(*options_.unk_token);
+
+  byte_fallback_ids_.fill(-1);
+  if (options_.byte_fallback)
+    for (unsigned b = 0; b < 256; ++b)
+      if (const auto id = vocab_.find(fmt::format("<0x{:02X}>", b)))
+        byte_fallback_ids_[b] = static_cast<std::int32_t>(*id);
+
+  if (options_.continuing_subword_prefix.empty() && options_.end_of_word_suffix.empty()) {
+    small_char_ids_.assign(kSmallCharEnd, -1);
+    std::string spelling;
+    for (char32_t c = 0; c < kSmallCharEnd; ++c) {
+      spelling.clear();
+      append_utf8(spelling, c);
+      if (const auto id = vocab_.find(spelling)) small_char_ids_[c] = static_cast<std::int32_t>(*id);
+    }
+  }
+}
+
+std::optional<std::int64_t> BpeModel::char_token(std::string_view word, std::size_t begin, std::size_t end) const {
+  const std::string_view ch = word.substr(begin, end - begin);
+  if (!small_char_ids_.empty()) {
+    // Fast path: characters below U+0800 by table, the rest by hash.
+    if (ch.size() <= 2) {
+      const Utf8Step step = utf8_step(ch, 0);
+      if (step.valid && step.length == ch.size()) {
+        const std::int32_t id = small_char_ids_[step.code_point];
+        return id >= 0 ? std::optional<std::int64_t>(id) : std::nullopt;
+      }
+    }
+    return vocab_.find(ch);
+  }
+  std::string spelling;
+  if (begin > 0) spelling += options_.continuing_subword_prefix;
+  spelling += ch;
+  if (end == word.size()) spelling += options_.end_of_word_suffix;
+  return vocab_.find(spelling);
+}
+
+void BpeModel::initial_symbols(std::string_view word, std::vector<std::int64_t>& symbols) const {
+  std::optional<std::int64_t> pending_unk;  // held back so that consecutive unknowns can fuse
+  for (std::size_t i = 0; i < word.size();) {
+    // An invalid UTF-8 run counts as one character (it only reaches a model that is not byte-level).
+    const std::size_t end = i + utf8_step(word, i).length;
+    if (const auto id = char_token(word, i, end)) {
+      if (pending_unk) symbols.push_back(*std::exchange(pending_unk, std::nullopt));
+      symbols.push_back(*id);
+    } else if (options_.byte_fallback && std::all_of(word.begin() + static_cast<std::ptrdiff_t>(i),
+                                                     word.begin() + static_cast<std::ptrdiff_t>(end), [&](char b) {
+                                                       return byte_fallback_ids_[static_cast<unsigned char>(b)] >= 0;
+                                                     })) {
+      if (pending_unk) symbols.push_back(*std::exchange(pending_unk, std::nullopt));
+      for (std::size_t b = i; b < end; ++b) symbols.push_back(byte_fallback_ids_[static_cast<unsigned char>(word[b])]);
+    } else if (options_.unk_token) {
+      if (!unk_id_)
+        throw Error(
+            fmt::format("{}: the text has a character with no token ({}) and the unk_token \"{}\" is not in "
+                        "the vocabulary",
+                        source_, code_point_name(utf8_step(word, i).code_point), *options_.unk_token));
+      if (pending_unk && !options_.fuse_unk) symbols.push_back(*pending_unk);
+      pending_unk = unk_id_;
+    }
+    // else: no token and no unk: the character is dropped, as Hugging Face's BPE does.
+    i = end;
+  }
+  if (pending_unk) symbols.push_back(*pending_unk);
+}
+
+void BpeModel::merge(std::vector<std::int64_t>& ids) const {
+  if (ids.size() < 2 || merges_.empty()) return;
+  thread_local std::vector<Symbol> symbols;
+  thread_local std::vector<Candidate> heap;
+  const auto n = static_cast<std::int32_t>(ids.size());
+  symbols.resize(ids.size());
+  heap.clear();
+  for (std::int32_t i = 0; i < n; ++i) symbols[i] = {static_cast<std::int32_t>(ids[i]), i - 1, i + 1 < n ? i + 1 : -1};
+
+  const auto push_candidate = [&](std::int32_t left_pos) {
+    const Symbol& left = symbols[left_pos];
+    if (left.next < 0) return;
+    const std::int32_t right_id = symbols[left.next].id;
+    const auto it = merges_.find(pair_key(left.id, right_id));
+    if (it == merges_.end()) return;
+    heap.push_back({it->second.rank, left_pos, left.id, right_id, it->second.id});
+    std::push_heap(heap.begin(), heap.end(), LaterCandidate{});
+  };
+
+  for (std::int32_t i = 0; i + 1 < n; ++i) push_candidate(i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), LaterCandidate{});
+    const Candidate top = heap.back();
+    heap.pop_back();
+    Symbol& left = symbols[top.left_pos];
+    if (left.id != top.left_id || left.next < 0 || symbols[left.next].id != top.right_id) continue;  // stale
+    Symbol& right = symbols[left.next];
+    left.id = top.merged_id;
+    right.id = -1;
+    left.next = right.next;
+    if (left.next >= 0) symbols[left.next].prev = top.left_pos;
+    if (left.prev >= 0) push_candidate(left.prev);
+    push_candidate(top.left_pos);
+  }
+
+  ids.clear();
+  for (std::int32_t i = 0; i >= 0; i = symbols[i].next) ids.push_back(symbols[i].id);  // symbol 0 is never merged away
+  release_if_large(symbols);
+  release_if_large(heap);
+}
+
+void BpeModel::encode_word(std::string_view word, std::vector<std::int64_t>& ids) const {
+  if (word.empty()) return;
+  if (options_.ignore_merges)
+    if (const auto id = vocab_.find(word)) {
+      ids.push_back(*id);
+      return;
+    }
+  if (cache_.lookup(word, ids)) return;
+  thread_local std::vector<std::int64_t> symbols;
+  symbols.clear();
+  initial_symbols(word, symbols);
+  merge(symbols);
+  cache_.insert(word, symbols);
+  ids.insert(ids.end(), symbols.begin(), symbols.end());
+  release_if_large(symbols);
+}
+
+}  // namespace arrakis::tok
