@@ -10,13 +10,23 @@
 
 namespace arrakis {
 
-torch::Tensor RepeatedSequenceTask::sample(int64_t batch, torch::Generator& generator) const {
+torch::Tensor repeated_random_tokens(int64_t batch, int64_t half, int64_t d_vocab, torch::Generator& generator) {
   auto half_tokens = torch::randint(1, d_vocab, {batch, half}, generator, torch::TensorOptions().dtype(torch::kInt64));
-  auto bos = torch::zeros({batch, 1}, torch::kInt64);
-  return torch::cat({bos, half_tokens, half_tokens}, 1);
+  return torch::cat({torch::zeros({batch, 1}, torch::kInt64), half_tokens, half_tokens}, 1);
 }
 
-ModelConfig demo_model_config(const RepeatedSequenceTask& task) {
+torch::Tensor InductionTask::sample(int64_t batch, torch::Generator& generator) const {
+  auto options = torch::TensorOptions().dtype(torch::kInt64);
+  auto tokens = torch::zeros({batch, length}, options);
+  auto periods = torch::randint(min_period, max_period + 1, {batch}, generator, options);
+  auto segments = torch::randint(1, d_vocab, {batch, max_period}, generator, options);
+  auto positions = torch::arange(length - 1, options);  // position i of the body repeats segment[i % period]
+  auto index = positions.unsqueeze(0).remainder(periods.unsqueeze(1));
+  tokens.narrow(1, 1, length - 1).copy_(segments.gather(1, index));
+  return tokens;
+}
+
+ModelConfig demo_model_config(const InductionTask& task) {
   ModelConfig c;
   c.family = "transformer_lens";
   c.model_name = "arrakis-induction-2l";
@@ -26,13 +36,17 @@ ModelConfig demo_model_config(const RepeatedSequenceTask& task) {
   c.d_head = 16;
   c.attn_only = true;
   c.d_vocab = task.d_vocab;
-  c.n_ctx = 2 * task.length();  // room for longer prompts than the training sequences
+  c.n_ctx = task.length;
   c.normalization = NormType::LayerNorm;
   c.positional_embedding = PositionalEmbedding::Learned;
   return c;
 }
 
 HookedTransformer train_demo_model(const DemoTrainingOptions& options) {
+  // One intra-op thread: for a model this small that is faster than two, and the result does not depend on the
+  // machine's core count.
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
   const auto config = demo_model_config(options.task);
   // Larger than GPT-2's 0.02 so a model this small starts learning at once.
   auto weights = ModelWeights::random(config, options.seed, 0.1);
@@ -52,6 +66,7 @@ HookedTransformer train_demo_model(const DemoTrainingOptions& options) {
     if (options.progress && (step % 100 == 0 || step == options.steps)) options.progress(step, loss.item<double>());
   }
   model.weights().requires_grad(false);
+  torch::set_num_threads(threads);
   return model;
 }
 

@@ -29,19 +29,17 @@ void run_demo(std::ostream& out, const DemoOptions& options) {
   torch::NoGradGuard no_grad;
   auto model = load_demo_model();
   const auto& c = model.config();
-  RepeatedSequenceTask task;
-  task.d_vocab = c.d_vocab;
-  const int64_t T = task.half;
+  const int64_t T = 16;  // the repeated half: positions 1..T, again at T+1..2T
 
   int64_t parameters = 0;
   for (const auto& [name, t] : model.weights().named_parameters(c)) parameters += t.numel();
   fmt::print(out, "Arrakis demo: {} — {} layers, {} heads x {} dims, d_model {}, attention-only, {} parameters\n",
              c.model_name, c.n_layers, c.n_heads, c.d_head, c.d_model, parameters);
-  fmt::print(out, "Trained by Arrakis itself on random sequences repeated twice "
+  fmt::print(out, "Trained by Arrakis itself to continue repeated segments of random tokens "
                   "(reproduce: arrakis train-demo-model --out DIR).\n\n");
 
   auto generator = at::detail::createCPUGenerator(options.seed);
-  auto tokens = task.sample(options.batch, generator);
+  auto tokens = repeated_random_tokens(options.batch, T, c.d_vocab, generator);
   auto [logits, cache] = model.run_with_cache(tokens);
 
   // ---- what it predicts -------------------------------------------------------------------------------------------

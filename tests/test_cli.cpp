@@ -1,0 +1,100 @@
+// The `arrakis` command end to end: what a user (or another language reading its files) sees.
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "arrakis/io/safetensors.hpp"
+#include "test_support.hpp"
+
+namespace arrakis {
+namespace {
+
+struct Result {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+Result run_cli(const std::string& arguments) {
+  std::string command = std::string(ARRAKIS_CLI_PATH) + " " + arguments + " 2>&1";
+  Result result{-1, {}};
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
+  int status = ::pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+TEST(Cli, TokenizePrintsIdsAndJson) {
+  ARRAKIS_REQUIRE_SHARED();
+  auto dir = (test::shared_dir() / "tokenizers/gpt2").string();
+  auto plain = run_cli("tokenize --model " + dir + " --text 'Hello world!'");
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  EXPECT_EQ(plain.output, "15496 995 0\n");
+  auto json = run_cli("tokenize --model " + dir + " --text 'Hello world!' --json");
+  ASSERT_EQ(json.status, 0) << json.output;
+  auto parsed = nlohmann::json::parse(json.output);
+  EXPECT_EQ(parsed["ids"], nlohmann::json({15496, 995, 0}));
+  EXPECT_EQ(parsed["tokens"], nlohmann::json({"Hello", " world", "!"}));
+}
+
+TEST(Cli, RunWritesLogitsAndActivationsOtherToolsCanRead) {
+  ARRAKIS_REQUIRE_SHARED();
+  auto model_dir = test::shared_dir() / "models/tl/induction-2l";
+  auto dir = test::temp_dir("cli-run");
+  // A batch from a safetensors file, as another language would write it.
+  auto expected = SafetensorsFile::open(model_dir / "expected.safetensors");
+  save_safetensors(dir / "ids.safetensors", {{"input_ids", expected->tensor("tokens")}});
+  auto out = dir / "acts.safetensors";
+  auto result = run_cli("run --model " + model_dir.string() + " --input-ids " + (dir / "ids.safetensors").string() +
+                        " --out " + out.string() + " --top-k 3");
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("sequence 0"), std::string::npos) << result.output;
+  auto file = SafetensorsFile::open(out);
+  EXPECT_LT(test::max_abs_diff(file->tensor("logits"), expected->tensor("logits")), 1e-4);
+  EXPECT_TRUE(torch::equal(file->tensor("input_ids"), expected->tensor("tokens")));
+  EXPECT_TRUE(file->contains("blocks.1.attn.hook_pattern"));
+  EXPECT_TRUE(file->contains("hook_pos_embed"));
+
+  // Comma-separated ids and a names filter.
+  result = run_cli("run --model " + model_dir.string() + " --input-ids 1,2,3,1,2 --names 'resid_post$' --out " +
+                   out.string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  file = SafetensorsFile::open(out);
+  EXPECT_EQ(file->names().size(), 4u);  // input_ids, logits, two resid_post
+}
+
+TEST(Cli, BadInputIsAClearErrorAndExitStatusOne) {
+  ARRAKIS_REQUIRE_SHARED();
+  auto model_dir = (test::shared_dir() / "models/tl/induction-2l").string();
+  auto result = run_cli("run --model " + model_dir + " --input-ids 1,2,999");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("token id 999 at [0, 2] is outside the vocabulary"), std::string::npos)
+      << result.output;
+  result = run_cli("run --model " + model_dir + " --input-ids 1,x");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("'x' is not an integer"), std::string::npos) << result.output;
+  result = run_cli("run --model " + model_dir + " --prompt 'hi'");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("has no tokenizer"), std::string::npos) << result.output;
+}
+
+TEST(Cli, DemoRunsWithNoArguments) {
+  auto result = run_cli("demo");
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("strongest induction head"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("Activation cache"), std::string::npos) << result.output;
+}
+
+TEST(Cli, BenchForwardPrintsTheAgreedJsonFields) {
+  auto result = run_cli("bench forward --json --layers 1 --d-model 64 --heads 4 --d-mlp 256 --vocab 512 --batch 2 "
+                        "--seq 16 --repeats 1");
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto json = nlohmann::json::parse(result.output.substr(result.output.rfind("\n{") + 1));
+  for (const char* key : {"forward_tokens_per_s", "cache_tokens_per_s", "forward_gflops", "sgemm_gflops", "peak_rss_mb"})
+    EXPECT_GT(json.at(key).get<double>(), 0.0) << key;
+}
+
+}  // namespace
+}  // namespace arrakis
