@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "model/linear.hpp"
+
 namespace arrakis {
 
 torch::Tensor project_to_heads(const torch::Tensor& x, const torch::Tensor& W, const torch::Tensor& b) {
@@ -10,7 +12,7 @@ torch::Tensor project_to_heads(const torch::Tensor& x, const torch::Tensor& W, c
     return torch::einsum("bphd,hde->bphe", {x, W}) + b;
   // In the canonical layout this reshape is a view: no copy of the weights.
   auto matrix = W.permute({1, 0, 2}).reshape({d_model, heads * d_head});
-  auto out = torch::addmm(b.reshape({heads * d_head}), x.reshape({-1, d_model}), matrix);
+  auto out = linear(x.reshape({-1, d_model}), matrix, b.reshape({heads * d_head}));
   return out.view({x.size(0), x.size(1), heads, d_head});
 }
 
@@ -76,8 +78,8 @@ torch::Tensor attention_forward(const ModelConfig& config, int layer, const Atte
     auto result = hooks.run(ids.result, torch::einsum("bphe,hed->bphd", {z, w.W_O}));
     return result.sum(2) + w.b_O;
   }
-  auto out = torch::addmm(w.b_O, z.reshape({batch * pos, n_heads * d_head}),
-                          w.W_O.reshape({n_heads * d_head, config.d_model}));
+  auto out = linear(z.reshape({batch * pos, n_heads * d_head}), w.W_O.reshape({n_heads * d_head, config.d_model}),
+                    w.b_O);
   return out.view({batch, pos, config.d_model});
 }
 

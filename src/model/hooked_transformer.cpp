@@ -6,6 +6,7 @@
 #include "arrakis/error.hpp"
 #include "model/attention.hpp"
 #include "model/attention_context.hpp"
+#include "model/linear.hpp"
 #include "model/mlp.hpp"
 #include "model/norm.hpp"
 
@@ -150,7 +151,7 @@ torch::Tensor HookedTransformer::ln_final(const torch::Tensor& resid) const {
 
 torch::Tensor HookedTransformer::unembed(const torch::Tensor& normalized) const {
   auto rows = normalized.reshape({-1, config_.d_model});
-  auto logits = weights_.b_U.defined() ? torch::addmm(weights_.b_U, rows, weights_.W_U) : torch::mm(rows, weights_.W_U);
+  auto logits = linear(rows, weights_.W_U, weights_.b_U);
   auto shape = normalized.sizes().vec();
   shape.back() = config_.vocab_out();
   return logits.view(shape);

@@ -1,5 +1,7 @@
 #include "model/mlp.hpp"
 
+#include "model/linear.hpp"
+
 namespace arrakis {
 
 torch::Tensor activation(Activation fn, const torch::Tensor& x) {
@@ -19,14 +21,14 @@ torch::Tensor mlp_forward(const ModelConfig& config, const MLPWeights& w, const 
   torch::Tensor post;
   if (config.gated_mlp) {
     auto pre = hooks.run(ids.mlp_pre, torch::mm(rows, w.W_gate).view({batch, pos, d_mlp}));
-    auto linear = hooks.run(ids.mlp_pre_linear, torch::addmm(w.b_in, rows, w.W_in).view({batch, pos, d_mlp}));
-    post = activation(config.act_fn, pre) * linear;
+    auto linear_branch = hooks.run(ids.mlp_pre_linear, linear(rows, w.W_in, w.b_in).view({batch, pos, d_mlp}));
+    post = activation(config.act_fn, pre) * linear_branch;
   } else {
-    auto pre = hooks.run(ids.mlp_pre, torch::addmm(w.b_in, rows, w.W_in).view({batch, pos, d_mlp}));
+    auto pre = hooks.run(ids.mlp_pre, linear(rows, w.W_in, w.b_in).view({batch, pos, d_mlp}));
     post = activation(config.act_fn, pre);
   }
   post = hooks.run(ids.mlp_post, post);
-  return torch::addmm(w.b_out, post.reshape({-1, d_mlp}), w.W_out).view({batch, pos, config.d_model});
+  return linear(post.reshape({-1, d_mlp}), w.W_out, w.b_out).view({batch, pos, config.d_model});
 }
 
 }  // namespace arrakis
