@@ -29,6 +29,9 @@ void read_special_tokens(const Json& json, const JsonPlace& place, TokenizerConf
     if (const auto it = json.find(key); it != json.end()) *slot = read_mention(*it, place / key);
 }
 
+
+}  // namespace
+
 AddedToken read_added_token(const Json& value, std::int64_t id, const JsonPlace& place) {
   if (!value.is_object()) place.fail(fmt::format("expected an object, found {}", json_type_name(value)));
   AddedToken token;
@@ -41,8 +44,6 @@ AddedToken read_added_token(const Json& value, std::int64_t id, const JsonPlace&
   token.normalized = get_bool(value, "normalized", !token.special, place);
   return token;
 }
-
-}  // namespace
 
 TokenizerConfig read_tokenizer_config(const std::filesystem::path& dir) {
   TokenizerConfig config;

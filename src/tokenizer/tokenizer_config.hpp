@@ -10,6 +10,7 @@
 
 #include "arrakis/tokenizer/tokenizer.hpp"
 #include "tokenizer/added_vocabulary.hpp"
+#include "tokenizer/json_file.hpp"
 
 namespace arrakis::tok {
 
@@ -24,6 +25,10 @@ struct TokenizerConfig {
   std::vector<AddedToken> added_tokens;                   // added_tokens_decoder, then added_tokens.json
   std::optional<bool> add_prefix_space;
 };
+
+/// One added token as Hugging Face writes it ({"content", "special", "single_word", "lstrip", "rstrip",
+/// "normalized"}), with id `id`; an arrakis::Error naming `place` when it is malformed.
+AddedToken read_added_token(const Json& value, std::int64_t id, const JsonPlace& place);
 
 /// Reads the files of `dir` that exist; an arrakis::Error naming the file when one is malformed.
 TokenizerConfig read_tokenizer_config(const std::filesystem::path& dir);

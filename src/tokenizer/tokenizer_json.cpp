@@ -19,15 +19,7 @@ std::vector<AddedToken> read_added_tokens(const Json& root, const JsonPlace& fil
   for (std::size_t i = 0; i < it->size(); ++i) {
     const Json& entry = (*it)[i];
     const JsonPlace at = place[i];
-    AddedToken token;
-    token.id = as_token_id(require(entry, "id", at), at / "id");
-    token.content = as_string(require(entry, "content", at), at / "content");
-    token.special = get_bool(entry, "special", false, at);
-    token.single_word = get_bool(entry, "single_word", false, at);
-    token.lstrip = get_bool(entry, "lstrip", false, at);
-    token.rstrip = get_bool(entry, "rstrip", false, at);
-    token.normalized = get_bool(entry, "normalized", !token.special, at);
-    tokens.push_back(std::move(token));
+    tokens.push_back(read_added_token(entry, as_token_id(require(entry, "id", at), at / "id"), at));
   }
   return tokens;
 }

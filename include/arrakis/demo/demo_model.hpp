@@ -27,7 +27,7 @@ torch::Tensor repeated_random_tokens(int64_t batch, int64_t half, int64_t d_voca
 
 struct DemoTrainingOptions {
   uint64_t seed = 0;
-  int64_t steps = 3000;
+  int64_t steps = 2000;
   int64_t batch = 64;
   double learning_rate = 3e-3;
   double weight_decay = 0.01;
