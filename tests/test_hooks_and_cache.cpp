@@ -155,7 +155,9 @@ TEST(Cache, ResidualStreamIdentitiesHoldAndPatternsSumToOne) {
   for (int l = 0; l < n; ++l) {
     EXPECT_TRUE(torch::equal(cache.at("resid_pre", l) + cache.at("attn_out", l), cache.at("resid_mid", l))) << l;
     EXPECT_TRUE(torch::equal(cache.at("resid_mid", l) + cache.at("mlp_out", l), cache.at("resid_post", l))) << l;
-    if (l + 1 < n) EXPECT_TRUE(torch::equal(cache.at("resid_post", l), cache.at("resid_pre", l + 1))) << l;
+    if (l + 1 < n) {
+      EXPECT_TRUE(torch::equal(cache.at("resid_post", l), cache.at("resid_pre", l + 1))) << l;
+    }
     auto sums = cache.at("pattern", l).sum(-1);
     EXPECT_LT(test::max_abs_diff(sums, torch::ones_like(sums)), 1e-5);
     // ln1.hook_normalized is the centred input divided by hook_scale, before the weights.
