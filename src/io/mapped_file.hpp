@@ -22,6 +22,11 @@ class MappedFile {
   std::size_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
 
+  /// Drops the resident pages that lie wholly inside [data, data + bytes), if the range is inside a live mapping:
+  /// a loader that has copied (converted, re-laid-out) a tensor calls this so the file's copy stops counting
+  /// against memory. Reading the range again later re-reads it from the file. Elsewhere it does nothing.
+  static void release_pages(const void* data, std::size_t bytes);
+
  private:
   MappedFile(std::filesystem::path path, std::byte* data, std::size_t size)
       : path_(std::move(path)), data_(data), size_(size) {}

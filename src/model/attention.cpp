@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "model/linear.hpp"
+#include "model/norm.hpp"
 
 namespace arrakis {
 
@@ -26,6 +27,10 @@ torch::Tensor attention_forward(const ModelConfig& config, int layer, const Atte
   auto q = hooks.run(ids.q, project_to_heads(in.query, w.W_Q, w.b_Q));  // [batch, pos, heads, d_head]
   auto k = hooks.run(ids.k, project_to_heads(in.key, w.W_K, w.b_K));
   auto v = hooks.run(ids.v, project_to_heads(in.value, w.W_V, w.b_V));
+  if (config.qk_norm != NormType::None) {
+    q = apply_norm(config.qk_norm, w.q_norm, q, config.eps, hooks, ids.q_norm_scale, ids.q_norm_normalized);
+    k = apply_norm(config.qk_norm, w.k_norm, k, config.eps, hooks, ids.k_norm_scale, ids.k_norm_normalized);
+  }
   if (ctx.rotary) {
     q = hooks.run(ids.rot_q, apply_rotary(config, q, *ctx.rotary));
     k = hooks.run(ids.rot_k, apply_rotary(config, k, *ctx.rotary));

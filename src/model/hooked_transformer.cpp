@@ -43,6 +43,12 @@ void HookedTransformer::declare_hook_points() {
     ids.q = block("attn.hook_q");
     ids.k = block("attn.hook_k");
     ids.v = block("attn.hook_v");
+    if (c.qk_norm != NormType::None) {
+      ids.q_norm_scale = block("attn.q_norm.hook_scale");
+      ids.q_norm_normalized = block("attn.q_norm.hook_normalized");
+      ids.k_norm_scale = block("attn.k_norm.hook_scale");
+      ids.k_norm_normalized = block("attn.k_norm.hook_normalized");
+    }
     if (c.positional_embedding == PositionalEmbedding::Rotary) {
       ids.rot_q = block("attn.hook_rot_q");
       ids.rot_k = block("attn.hook_rot_k");
@@ -55,7 +61,7 @@ void HookedTransformer::declare_hook_points() {
     if (c.has_mlp()) {
       if (!c.parallel_attn_mlp) ids.resid_mid = block("hook_resid_mid");
       ids.mlp_in = block("hook_mlp_in");
-      if (norm) {
+      if (norm && !c.parallel_shared_norm) {
         ids.ln2_scale = block("ln2.hook_scale");
         ids.ln2_normalized = block("ln2.hook_normalized");
       }
@@ -132,7 +138,9 @@ void HookedTransformer::check_tokens(const torch::Tensor& tokens, int64_t past) 
 
 torch::Tensor HookedTransformer::embed(const torch::Tensor& tokens, const AttentionContext& ctx) {
   auto embedding = torch::embedding(weights_.W_E, tokens);
-  if (config_.embedding_multiplier != 1.0) embedding = embedding * config_.embedding_multiplier;
+  // Multiplied by the multiplier rounded to the model's dtype, as Hugging Face's Gemma does.
+  if (config_.embedding_multiplier != 1.0)
+    embedding = embedding * torch::scalar_tensor(config_.embedding_multiplier, embedding.options());
   auto resid = hooks_.run(hook_embed_, embedding);
   if (config_.positional_embedding == PositionalEmbedding::Learned)
     resid = resid + hooks_.run(hook_pos_embed_, torch::embedding(weights_.W_pos, ctx.positions));
@@ -188,6 +196,15 @@ torch::Tensor HookedTransformer::run_block(int layer, torch::Tensor resid, const
                         ids.ln2_normalized);
     return hooks_.run(ids.mlp_out, mlp_forward(c, w.mlp, x, hooks_, ids));
   };
+  if (c.parallel_shared_norm) {
+    // One norm per block (StableLM 2 12B): the MLP reads ln1 of resid_pre too. Reuse the attention's normalized
+    // input unless hook_mlp_in may change the MLP's input or the attention's inputs are per-head copies.
+    torch::Tensor normalized = inputs.query;
+    if (use_hook_mlp_in_ || use_split_qkv_input_ || use_attn_in_)
+      normalized = apply_norm(c.normalization, w.ln1, hooks_.run(ids.mlp_in, resid), c.eps, hooks_, -1, -1);
+    auto mlp_out = hooks_.run(ids.mlp_out, mlp_forward(c, w.mlp, normalized, hooks_, ids));
+    return hooks_.run(ids.resid_post, resid + attn_out + mlp_out);
+  }
   if (c.parallel_attn_mlp) return hooks_.run(ids.resid_post, resid + attn_out + mlp(resid));
   auto resid_mid = hooks_.run(ids.resid_mid, resid + attn_out);
   return hooks_.run(ids.resid_post, resid_mid + mlp(resid_mid));

@@ -40,7 +40,14 @@ HookedTransformer load_pretrained(const fs::path& dir, const LoadOptions& option
       json.fail(e.what());
     }
     WeightReader reader(*checkpoint, options.dtype, options.device);
-    weights = family.read_weights(reader, config);
+    weights = family.read_weights(reader, config, json);
+    // Buffers Hugging Face checkpoints may carry (causal-mask caches, rotary tables) are recomputed, not read.
+    reader.check_all_used([](const std::string& n) {
+      for (const char* buffer : {".attn.bias", ".attn.masked_bias", ".attention.bias", ".attention.masked_bias",
+                                 "rotary_emb.inv_freq"})
+        if (n.ends_with(buffer)) return true;
+      return false;
+    });
   }
   config.dtype = options.dtype;
   if (config.model_name.empty()) config.model_name = dir.filename().string();

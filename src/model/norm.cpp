@@ -16,8 +16,8 @@ torch::Tensor apply_norm(NormType type, const NormWeights& weights, const torch:
   torch::Tensor normalized = upcast ? (h / scale.to(torch::kFloat32)).to(x.scalar_type()) : h / scale;
   normalized = hooks.run(normalized_hook, normalized);
   switch (type) {
-    case NormType::LayerNorm:
-      return torch::addcmul(weights.b, normalized, weights.w);
+    case NormType::LayerNorm:  // some LayerNorms have no bias (StableLM's per-head q/k norms)
+      return weights.b.defined() ? torch::addcmul(weights.b, normalized, weights.w) : normalized * weights.w;
     case NormType::RMSNorm:
       return normalized * weights.w;
     case NormType::RMSNormOnePlus:

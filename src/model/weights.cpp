@@ -26,6 +26,10 @@ void for_each_slot(Weights& w, Fn&& fn) {
     fn(name("attn.b_K"), b.attn.b_K);
     fn(name("attn.b_V"), b.attn.b_V);
     fn(name("attn.b_O"), b.attn.b_O);
+    fn(name("attn.q_norm.w"), b.attn.q_norm.w);
+    fn(name("attn.q_norm.b"), b.attn.q_norm.b);
+    fn(name("attn.k_norm.w"), b.attn.k_norm.w);
+    fn(name("attn.k_norm.b"), b.attn.k_norm.b);
     fn(name("ln2.w"), b.ln2.w);
     fn(name("ln2.b"), b.ln2.b);
     fn(name("mlp.W_in"), b.mlp.W_in);
@@ -44,11 +48,15 @@ void for_each_slot(Weights& w, Fn&& fn) {
 std::optional<std::vector<int64_t>> expected_shape(const std::string& name, const ModelConfig& c) {
   using Shape = std::vector<int64_t>;
   const int64_t d = c.d_model, h = c.n_heads, kv = c.kv_heads(), e = c.d_head, m = c.d_mlp;
-  auto has_norm_w = [&] {
-    return c.normalization == NormType::LayerNorm || c.normalization == NormType::RMSNorm ||
-           c.normalization == NormType::RMSNormOnePlus;
+  auto has_w = [](NormType t) {
+    return t == NormType::LayerNorm || t == NormType::RMSNorm || t == NormType::RMSNormOnePlus;
   };
   auto ends = [&](const char* s) { return name.ends_with(s); };
+  if (name.find("attn.q_norm.") != std::string::npos || name.find("attn.k_norm.") != std::string::npos) {
+    const int64_t heads = name.find("attn.q_norm.") != std::string::npos ? h : kv;
+    if (ends(".w")) return has_w(c.qk_norm) ? std::optional(Shape{heads, e}) : std::nullopt;
+    return std::nullopt;  // per-head norms have no bias (StableLM's LayerNorms are bias-free)
+  }
   if (name == "embed.W_E") return Shape{c.d_vocab, d};
   if (name == "pos_embed.W_pos")
     return c.positional_embedding == PositionalEmbedding::Learned ? std::optional(Shape{c.n_ctx, d}) : std::nullopt;
@@ -56,8 +64,8 @@ std::optional<std::vector<int64_t>> expected_shape(const std::string& name, cons
   if (name == "unembed.b_U") return Shape{c.vocab_out()};
   const bool is_ln2 = name.find(".ln2.") != std::string::npos;
   if (ends(".w") || ends(".b")) {
-    if (is_ln2 && !c.has_mlp()) return std::nullopt;
-    if (ends(".w")) return has_norm_w() ? std::optional(Shape{d}) : std::nullopt;
+    if (is_ln2 && (!c.has_mlp() || c.parallel_shared_norm)) return std::nullopt;
+    if (ends(".w")) return has_w(c.normalization) ? std::optional(Shape{d}) : std::nullopt;
     return c.normalization == NormType::LayerNorm ? std::optional(Shape{d}) : std::nullopt;
   }
   if (ends("attn.W_Q")) return Shape{h, d, e};
@@ -102,8 +110,11 @@ ModelWeights ModelWeights::zeros(const ModelConfig& config) {
   auto options = torch::TensorOptions().dtype(config.dtype);
   for_each_slot(w, [&](const std::string& name, torch::Tensor& t) {
     if (auto shape = expected_shape(name, config)) {
-      const bool norm_weight = name.ends_with("ln1.w") || name.ends_with("ln2.w") || name == "ln_final.w";
-      const bool one = norm_weight && config.normalization != NormType::RMSNormOnePlus;
+      // Norm weights start at one (the identity), except Gemma's (1 + w) form, where zero is the identity.
+      const bool residual_norm = name.ends_with("ln1.w") || name.ends_with("ln2.w") || name == "ln_final.w";
+      const bool head_norm = name.ends_with("q_norm.w") || name.ends_with("k_norm.w");
+      const bool one = (residual_norm && config.normalization != NormType::RMSNormOnePlus) ||
+                       (head_norm && config.qk_norm != NormType::RMSNormOnePlus);
       t = one ? torch::ones(*shape, options) : torch::zeros(*shape, options);
     }
   });
@@ -174,7 +185,8 @@ void ModelWeights::canonicalize_layout() {
     input_heads(b.attn.W_V);
     output_heads(b.attn.W_O);
     for (auto* v : {&b.attn.b_Q, &b.attn.b_K, &b.attn.b_V, &b.attn.b_O, &b.mlp.b_in, &b.mlp.b_out, &b.ln1.w,
-                    &b.ln1.b, &b.ln2.w, &b.ln2.b})
+                    &b.ln1.b, &b.ln2.w, &b.ln2.b, &b.attn.q_norm.w, &b.attn.q_norm.b, &b.attn.k_norm.w,
+                    &b.attn.k_norm.b})
       vector(*v);
     matrix(b.mlp.W_in);
     matrix(b.mlp.W_gate);

@@ -35,6 +35,24 @@ enum class PositionalEmbedding {
 /// How rotary embeddings pair dimensions: NeoX rotates (x[i], x[i + d/2]); GPT-J rotates (x[2i], x[2i+1]).
 enum class RotaryStyle { NeoX, GPTJ };
 
+/// Rotary scaling for contexts longer than a model was trained on (Hugging Face's `rope_scaling`).
+struct RopeScaling {
+  enum class Type {
+    None,
+    Linear,    // positions divided by `factor`
+    Dynamic,   // NTK-aware: the base grows once a sequence outgrows max_position_embeddings
+    Llama3,    // Llama 3.1: low frequencies divided by `factor`, high ones kept, a smooth band between
+    LongRope,  // Phi-3 "su"/"longrope": per-dimension factors (short or long by sequence length), scaled cos/sin
+    Yarn,      // Phi-3 "yarn": per-dimension factors as LongRope, cos/sin scaled by 0.1 ln(scale) + 1
+  };
+  Type type = Type::None;
+  double factor = 1.0;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;   // Llama3
+  int64_t original_max_position_embeddings = 0;           // Llama3, LongRope, Yarn
+  int64_t max_position_embeddings = 0;                    // Dynamic, LongRope, Yarn
+  std::vector<double> short_factor, long_factor;          // LongRope, Yarn: one per rotary frequency
+};
+
 struct ModelConfig {
   std::string family = "custom";   // the adapter that produced it: "gpt2", "transformer_lens", ...
   std::string model_name;          // for messages and records
@@ -55,11 +73,15 @@ struct ModelConfig {
   bool attn_only = false;
   bool gated_mlp = false;          // act(x W_gate) * (x W_in), as SwiGLU / GeGLU
   bool parallel_attn_mlp = false;  // attention and MLP both read resid_pre (GPT-J, NeoX)
+  bool parallel_shared_norm = false;  // with parallel_attn_mlp: the MLP reads ln1's output; there is no ln2
+                                      // (StableLM 2 12B)
+  NormType qk_norm = NormType::None;  // a per-head norm of queries and keys before rotary (StableLM qk_layernorm)
 
   PositionalEmbedding positional_embedding = PositionalEmbedding::Learned;
   int64_t rotary_dim = 0;          // dimensions of each head that rotate (0 = all of d_head)
   double rotary_base = 10000.0;
   RotaryStyle rotary_style = RotaryStyle::NeoX;
+  RopeScaling rope_scaling;
 
   double attn_scale = 0.0;         // scores are divided by this; 0 means sqrt(d_head)
   bool scale_attn_by_inverse_layer_idx = false;  // GPT-2 option: also divide by (layer + 1)

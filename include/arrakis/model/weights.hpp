@@ -27,6 +27,7 @@ struct AttentionWeights {
   torch::Tensor W_O;             // [n_heads, d_head, d_model]
   torch::Tensor b_Q, b_K, b_V;   // [heads, d_head] (zeros when the family has no biases)
   torch::Tensor b_O;             // [d_model]
+  NormWeights q_norm, k_norm;    // per-head norms of q and k: [n_heads, d_head], [kv_heads, d_head] (qk_norm only)
 };
 
 struct MLPWeights {
@@ -37,7 +38,7 @@ struct MLPWeights {
 };
 
 struct BlockWeights {
-  NormWeights ln1, ln2;          // ln2 unused by attention-only models
+  NormWeights ln1, ln2;          // no ln2 in attention-only models or when attention and MLP share ln1
   AttentionWeights attn;
   MLPWeights mlp;
 };

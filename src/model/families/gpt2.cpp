@@ -30,7 +30,7 @@ ModelConfig gpt2_config(const ConfigJson& j) {
   return c;
 }
 
-ModelWeights gpt2_weights(WeightReader& r, const ModelConfig& c) {
+ModelWeights gpt2_weights(WeightReader& r, const ModelConfig& c, const ConfigJson&) {
   // GPT2LMHeadModel saves under "transformer."; GPT2Model saves the same tensors without the prefix.
   const std::string p = r.has("transformer.wte.weight") ? "transformer." : "";
   const int64_t d = c.d_model, h = c.n_heads, e = c.d_head, m = c.d_mlp;
@@ -70,13 +70,21 @@ ModelWeights gpt2_weights(WeightReader& r, const ModelConfig& c) {
     r.skip("lm_head.weight");  // some checkpoints store the tied copy anyway
     w.W_U = w.W_E.t();
   }
-  // Old checkpoints carry the causal-mask buffers; they are recomputed, not read.
-  r.check_all_used([](const std::string& n) { return n.ends_with(".attn.bias") || n.ends_with(".attn.masked_bias"); });
   return w;
 }
 
 }  // namespace
 
-ModelFamily gpt2_family() { return {"gpt2", {"gpt2"}, gpt2_config, gpt2_weights}; }
+ModelFamily gpt2_family() {
+  return {"gpt2",
+          {"gpt2"},
+          {{"hidden_size", "n_embd"},
+           {"num_hidden_layers", "n_layer"},
+           {"num_attention_heads", "n_head"},
+           {"intermediate_size", "n_inner"},
+           {"max_position_embeddings", "n_positions"}},
+          gpt2_config,
+          gpt2_weights};
+}
 
 }  // namespace arrakis

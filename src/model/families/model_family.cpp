@@ -7,7 +7,9 @@
 namespace arrakis {
 
 const std::vector<ModelFamily>& model_families() {
-  static const std::vector<ModelFamily> families = {gpt2_family()};
+  static const std::vector<ModelFamily> families = {gpt2_family(),  gpt_neo_family(), gpt_neox_family(),
+                                                     llama_family(), gemma_family(),   phi3_family(),
+                                                     qwen2_family(), mistral_family(), stablelm_family()};
   return families;
 }
 
@@ -16,6 +18,7 @@ const ModelFamily& family_for_model_type(const std::string& model_type, const st
   for (const auto& family : model_families()) {
     for (const auto& type : family.model_types)
       if (type == model_type) return family;
+    if (family.name == model_type) return family;
     supported += (supported.empty() ? "" : ", ") + family.name;
   }
   throw Error(fmt::format("{}: model_type '{}' is not a supported family (supported: {}; or a TransformerLens-format "

@@ -3,6 +3,7 @@
 // tensor names and layouts -> ModelWeights in TransformerLens' layout). Every family runs on the one
 // HookedTransformer.
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,10 +15,14 @@
 namespace arrakis {
 
 struct ModelFamily {
-  std::string name;                       // "gpt2"
+  std::string name;                       // "gpt2", "gpt-neox", "stable-lm", ...
   std::vector<std::string> model_types;   // config.json "model_type" values it reads
+  /// Hugging Face's generic field names -> this family's config keys where they differ (GPT-2's "n_embd" for
+  /// "hidden_size"), as the family's PretrainedConfig.attribute_map says.
+  std::map<std::string, std::string> attribute_map;
   std::function<ModelConfig(const ConfigJson&)> read_config;
-  std::function<ModelWeights(WeightReader&, const ModelConfig&)> read_weights;
+  /// The weights, for a config read_config made from the same config.json (passed too, for tensor-layout options).
+  std::function<ModelWeights(WeightReader&, const ModelConfig&, const ConfigJson&)> read_weights;
 };
 
 /// Every Hugging Face family Arrakis loads, in the order they are documented.
@@ -27,5 +32,13 @@ const ModelFamily& family_for_model_type(const std::string& model_type, const st
 
 // Each family's definition (one file each under src/model/families/).
 ModelFamily gpt2_family();
+ModelFamily gpt_neo_family();
+ModelFamily gpt_neox_family();
+ModelFamily llama_family();
+ModelFamily gemma_family();
+ModelFamily phi3_family();
+ModelFamily qwen2_family();
+ModelFamily mistral_family();
+ModelFamily stablelm_family();
 
 }  // namespace arrakis

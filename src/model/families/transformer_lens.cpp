@@ -135,12 +135,9 @@ ModelWeights weights_from_transformer_lens(const Checkpoint& checkpoint, const M
     blk.attn.W_K = kv_weight(b + "attn.", "W_K", {kv, d, e});
     blk.attn.W_V = kv_weight(b + "attn.", "W_V", {kv, d, e});
     blk.attn.W_O = r.take(b + "attn.W_O", {h, e, d}, "n_heads x d_head x d_model");
-    auto zeros = [&](std::vector<int64_t> shape) {
-      return torch::zeros(shape, torch::TensorOptions().dtype(dtype).device(device));
-    };
     auto bias = [&](const std::string& name, std::vector<int64_t> shape) {
       auto t = r.take_if_present(name, shape);
-      return t.defined() ? t : zeros(shape);
+      return t.defined() ? t : r.zeros(shape);
     };
     blk.attn.b_Q = bias(b + "attn.b_Q", {h, e});
     blk.attn.b_K = r.has(b + "attn._b_K") ? r.take(b + "attn._b_K", {kv, e}) : bias(b + "attn.b_K", {kv, e});

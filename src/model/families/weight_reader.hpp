@@ -22,6 +22,15 @@ class WeightReader {
   torch::Tensor take(const std::string& name, const std::vector<int64_t>& shape, const std::string& why = {});
   /// As take(), or an undefined tensor when absent.
   torch::Tensor take_if_present(const std::string& name, const std::vector<int64_t>& shape, const std::string& why = {});
+  /// Zeros for a bias the checkpoint does not have (the TransformerLens convention: every bias exists).
+  torch::Tensor zeros(const std::vector<int64_t>& shape) const;
+  /// arrakis::Error "checkpoint X: tensor 'name': what".
+  [[noreturn]] void fail(const std::string& name, const std::string& what) const;
+  torch::Dtype dtype() const { return dtype_; }
+  torch::Device device() const { return device_; }
+  /// Tells the reader a tensor it returned has been copied and is no longer needed, so the checkpoint's pages
+  /// behind it can be dropped: loading then never holds two copies of the weights.
+  void release(const torch::Tensor& source) const;
   /// Marks a tensor as deliberately unused (a buffer such as a causal-mask cache).
   void skip(const std::string& name) { used_.insert(name); }
 
