@@ -10,7 +10,9 @@ packages=(
   libopenblas-openmp-dev                 # LibTorch's matmul runs on libblas.so.3: netlib's is ~60x slower (below)
   nlohmann-json3-dev libfmt-dev libcli11-dev
   libpcre2-dev                           # tokenizer pre-tokenizer regexes (lookahead needs PCRE2, not RE2)
+  libicu-dev                             # Unicode normalization (NFC, NFKC, ...) in tokenizer pipelines
   libsentencepiece-dev libsqlite3-dev libboost-math-dev
+  libssl-dev                             # SHA-256 (libcrypto) for experiment versions and tensor files
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Test references published on the npm registry need npm (Debian's, unless the machine already has one).

@@ -614,10 +614,11 @@ TEST(Tokenizer, MalformedFilesNameTheFile) {
   expect_error_naming(file, "model");
   const json model = {{"type", "BPE"}, {"vocab", json::parse(kSmallVocab)}, {"merges", json::array({"a b"})}};
   const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}};
-  write_file(file, json{{"model", model}, {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "▁"}}}}.dump());
-  expect_error_naming(file, "\"Metaspace\"");
-  write_file(file, json{{"model", model}, {"normalizer", {{"type", "NFC"}}}}.dump());
-  expect_error_naming(file, "\"NFC\"");
+  write_file(file, json{{"model", model}, {"pre_tokenizer", {{"type", "BertPreTokenizer"}}}}.dump());
+  expect_error_naming(file, "\"BertPreTokenizer\"");
+  write_file(file,
+             json{{"model", model}, {"normalizer", {{"type", "Precompiled"}, {"precompiled_charsmap", ""}}}}.dump());
+  expect_error_naming(file, "\"Precompiled\"");
   write_file(file, json{{"model", model}, {"decoder", {{"type", "WordPiece"}}}}.dump());
   expect_error_naming(file, "\"WordPiece\"");
   write_file(file, json{{"model", {{"type", "Unigram"}, {"vocab", json::array()}}}}.dump());
@@ -634,6 +635,46 @@ TEST(Tokenizer, MalformedFilesNameTheFile) {
   expect_error_naming(file, "added_tokens[0]");
   write_file(file, json{{"model", model}, {"pre_tokenizer", byte_level}, {"decoder", byte_level}}.dump());
   EXPECT_EQ(arrakis::load_tokenizer(dir)->encode("ab"), Ids{2});
+  fs::remove_all(dir);
+}
+
+TEST(Tokenizer, MalformedComponentsNameTheFieldAndWhatIsWrong) {
+  const fs::path dir = arrakis::test::temp_dir("tokenizer-malformed-components");
+  const fs::path file = dir / "tokenizer.json";
+  const json model = {{"type", "BPE"}, {"vocab", json::parse(kSmallVocab)}, {"merges", json::array({"a b"})}};
+  const auto expect_error = [&](const std::string& key, const json& spec, const std::vector<std::string>& parts) {
+    write_file(file, json{{"model", model}, {key, spec}}.dump());
+    const std::string message = error_message([&] { arrakis::load_tokenizer(dir); });
+    EXPECT_NE(message.find(file.string()), std::string::npos) << message;
+    for (const std::string& part : parts) {
+      EXPECT_NE(message.find(part), std::string::npos) << message;
+    }
+  };
+  const json split = {{"type", "Split"}, {"pattern", {{"Regex", "\\s+"}}}, {"behavior", "Isolated"}};
+  json bad_behavior = split;
+  bad_behavior["behavior"] = "Merged";
+  expect_error("pre_tokenizer", bad_behavior, {"pre_tokenizer.behavior", "\"Merged\""});
+  json bad_regex = split;
+  bad_regex["pattern"] = {{"Regex", "(unclosed"}};
+  expect_error("pre_tokenizer", bad_regex, {"pre_tokenizer.pattern.Regex", "(unclosed"});
+  json bad_pattern = split;
+  bad_pattern["pattern"] = "\\s+";
+  expect_error("pre_tokenizer", bad_pattern, {"pre_tokenizer.pattern", "\"Regex\""});
+  expect_error("pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "__"}}, {"replacement", "one character"});
+  expect_error("pre_tokenizer",
+               {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "first"}, {"add_prefix_space", false}},
+               {"add_prefix_space", "first"});
+  expect_error("pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "sometimes"}},
+               {"prepend_scheme", "sometimes"});
+  expect_error("normalizer", {{"type", "Replace"}, {"pattern", {{"Regex", "(a)"}}}, {"content", "$1$1"}},
+               {"normalizer.content", "group references"});
+  const json normalizers = json::array({json{{"type", "NFC"}}, json::object()});
+  expect_error("normalizer", {{"type", "Sequence"}, {"normalizers", normalizers}},
+               {"normalizer.normalizers[1]", "\"type\""});
+  expect_error("decoder", {{"type", "Strip"}, {"content", " "}, {"start", -1}}, {"decoder.start"});
+  const json decoders = json::array({json{{"type", "ByteFallback"}}, json{{"type", "CTC"}}});
+  expect_error("decoder", {{"type", "Sequence"}, {"decoders", decoders}},
+               {"decoder.decoders[1].type", "\"CTC\"", "ByteFallback"});
   fs::remove_all(dir);
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -58,9 +59,21 @@ class BpeModel final : public Model {
     return (static_cast<std::uint64_t>(left) << 32) | static_cast<std::uint32_t>(right);
   }
 
-  /// The initial symbols of `word` (one per character, or its byte-fallback tokens, or unk).
-  void initial_symbols(std::string_view word, std::vector<std::int64_t>& symbols) const;
-  std::optional<std::int64_t> char_token(std::string_view word, std::size_t begin, std::size_t end) const;
+  static std::uint64_t edge_key(char32_t last, char32_t first) noexcept {
+    return (static_cast<std::uint64_t>(last) << 32) | first;
+  }
+
+  /// The initial symbols of `word` (one per character, or its byte-fallback tokens, or unk), and for each the byte
+  /// where its character starts (-1 for byte-fallback and unk symbols). False when they are not in the text's order.
+  bool initial_symbols(std::string_view word, std::vector<std::int64_t>& symbols,
+                       std::vector<std::int32_t>& starts) const;
+  void encode_segments(std::string_view word, const std::vector<std::int64_t>& symbols,
+                       const std::vector<std::int32_t>& starts, std::vector<std::int64_t>& ids) const;
+  /// The vocabulary spelling of the character word[begin, end): with the continuing-subword prefix when it is not
+  /// first, the end-of-word suffix when it is last (in `buffer` when either applies).
+  std::string_view char_spelling(std::string_view word, std::size_t begin, std::size_t end,
+                                 std::string& buffer) const;
+  std::optional<std::int64_t> char_token(std::string_view spelling) const;
   /// Merges `symbols` in place as far as the merges allow.
   void merge(std::vector<std::int64_t>& symbols) const;
 
@@ -73,6 +86,10 @@ class BpeModel final : public Model {
   // Ids of single-character tokens below U+0800 (all of byte-level BPE's alphabet), -1 when absent: the first
   // step of every uncached word without hashing.
   std::vector<std::int32_t> small_char_ids_;
+  // First and last character of each token, and the (last of left, first of right) pairs of all merges: where a
+  // word can be cut (see encode_segments). Empty with a continuing-subword prefix or end-of-word suffix.
+  std::vector<char32_t> first_char_, last_char_;
+  std::unordered_set<std::uint64_t> joinable_;
   mutable WordCache cache_;
 };
 

@@ -16,7 +16,7 @@ const Regex& ByteLevelPreTokenizer::gpt2_regex() {
   return regex;
 }
 
-void ByteLevelPreTokenizer::split(std::string_view text, PieceSink emit) const {
+void ByteLevelPreTokenizer::split(std::string_view text, bool at_start, PieceSink emit) const {
   std::string prefixed;
   if (add_prefix_space_ && !text.starts_with(' ')) {
     prefixed.reserve(text.size() + 1);
@@ -25,10 +25,11 @@ void ByteLevelPreTokenizer::split(std::string_view text, PieceSink emit) const {
     text = prefixed;
   }
   std::string spelled;  // reused for every piece
+  const std::string_view whole = text;
   const auto respell = [&](std::string_view piece) {
     spelled.clear();
     byte_level::append_spelling(spelled, piece);
-    emit(spelled);
+    emit(spelled, at_start && piece.data() == whole.data());
   };
   if (use_regex_)
     split_isolated(gpt2_regex(), text, respell);

@@ -18,7 +18,7 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
   /// GPT-2's pattern (else the whole text is one piece).
   ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex);
 
-  void split(std::string_view text, PieceSink emit) const override;
+  void split(std::string_view text, bool at_start, PieceSink emit) const override;
 
   /// The compiled GPT-2 pattern (compiled once per process).
   static const Regex& gpt2_regex();

@@ -2,15 +2,45 @@
 
 #include <fmt/format.h>
 
+#include "tokenizer/byte_fallback_decoder.hpp"
 #include "tokenizer/byte_level_decoder.hpp"
+#include "tokenizer/fuse_decoder.hpp"
+#include "tokenizer/metaspace_decoder.hpp"
+#include "tokenizer/replace.hpp"
+#include "tokenizer/strip_decoder.hpp"
+#include "tokenizer/utf8.hpp"
 
 namespace arrakis::tok {
+
+namespace {
+
+std::size_t count_from_json(const Json& spec, const char* key, const JsonPlace& place) {
+  const auto it = spec.find(key);
+  if (it == spec.end() || it->is_null()) return 0;
+  if (!it->is_number_unsigned()) (place / key).fail(fmt::format("expected a count, found {}", it->dump()));
+  return it->get<std::size_t>();
+}
+
+std::unique_ptr<Decoder> strip_from_json(const Json& spec, const JsonPlace& place) {
+  std::string content = as_string(require(spec, "content", place), place / "content");
+  if (content.empty() || utf8_step(content, 0).length != content.size())
+    (place / "content").fail(fmt::format("expected one character, found \"{}\"", content));
+  return std::make_unique<StripDecoder>(std::move(content), count_from_json(spec, "start", place),
+                                        count_from_json(spec, "stop", place));
+}
+
+}  // namespace
 
 std::unique_ptr<Decoder> make_decoder(const Json& spec, const JsonPlace& place) {
   if (spec.is_null()) return nullptr;
   const std::string type = as_string(require(spec, "type", place), place / "type");
   // ByteLevel's add_prefix_space / trim_offsets / use_regex only matter for encoding and offsets.
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
+  if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
+  if (type == "Fuse") return std::make_unique<FuseDecoder>();
+  if (type == "Strip") return strip_from_json(spec, place);
+  if (type == "Replace") return std::make_unique<ReplaceDecoder>(replacement_from_json(spec, place));
+  if (type == "Metaspace") return std::make_unique<MetaspaceDecoder>(metaspace_options_from_json(spec, place));
   if (type == "Sequence") {
     const Json& list = require(spec, "decoders", place);
     if (!list.is_array()) (place / "decoders").fail("expected an array");
@@ -20,7 +50,10 @@ std::unique_ptr<Decoder> make_decoder(const Json& spec, const JsonPlace& place) 
     if (steps.size() == 1) return std::move(steps.front());
     return std::make_unique<SequenceDecoder>(std::move(steps));
   }
-  (place / "type").fail(fmt::format("decoder type \"{}\" is not supported (supported: ByteLevel, Sequence)", type));
+  (place / "type")
+      .fail(fmt::format("decoder type \"{}\" is not supported (supported: ByteLevel, ByteFallback, Fuse, Strip, "
+                        "Replace, Metaspace, Sequence)",
+                        type));
 }
 
 }  // namespace arrakis::tok

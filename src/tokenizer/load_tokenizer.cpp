@@ -1,14 +1,18 @@
 // Choosing the tokenizer format from the files in a folder. Formats are tried in order of preference: the most
-// complete description first (tokenizer.json also carries the added tokens and the pipeline). A new format is one
-// more row in kFormats.
+// complete description first (tokenizer.json also carries the added tokens and the pipeline, and is what
+// transformers' fast tokenizers use when a folder also has tokenizer.model). A new format is one more row in
+// kFormats, or, for files found by a name pattern and their content, one more step like find_llama2c_tokenizer.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
 #include "arrakis/error.hpp"
 #include "arrakis/tokenizer/tokenizer.hpp"
 #include "tokenizer/bpe_files.hpp"
+#include "tokenizer/llama2c_tokenizer.hpp"
+#include "tokenizer/sentencepiece_tokenizer.hpp"
 #include "tokenizer/tokenizer_json.hpp"
 
 namespace arrakis {
@@ -25,6 +29,7 @@ struct Format {
 const std::vector<Format>& formats() {
   static const std::vector<Format> kFormats = {
       {{"tokenizer.json"}, [](const fs::path& dir) { return tok::load_tokenizer_json(dir / "tokenizer.json"); }},
+      {{"tokenizer.model"}, [](const fs::path& dir) { return tok::load_sentencepiece_model(dir / "tokenizer.model"); }},
       {{"vocab.json", "merges.txt"},
        [](const fs::path& dir) { return tok::load_bpe_files(dir / "vocab.json", dir / "merges.txt"); }},
       {{"encoder.json", "vocab.bpe"},
@@ -33,13 +38,38 @@ const std::vector<Format>& formats() {
   return kFormats;
 }
 
+constexpr std::string_view kLlama2cNames = "tokenizer.bin or tok*.bin (llama2.c)";
+
+// llama2.c's tokenizer: tokenizer.bin (which must parse), else the one tok*.bin file that parses as one (llama2.c
+// names them e.g. tok512.bin; a folder also holds the model's own .bin, which never parses as a tokenizer).
+std::optional<fs::path> find_llama2c_tokenizer(const fs::path& dir) {
+  if (fs::is_regular_file(dir / "tokenizer.bin")) return dir / "tokenizer.bin";
+  std::vector<fs::path> found;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && name.starts_with("tok") && name.ends_with(".bin") &&
+        !tok::llama2c_tokenizer_problem(entry.path()))
+      found.push_back(entry.path());
+  }
+  if (found.empty()) return std::nullopt;
+  if (found.size() > 1) {
+    std::sort(found.begin(), found.end());
+    std::string names;
+    for (const fs::path& file : found)
+      names += fmt::format("{}{}", names.empty() ? "" : ", ", file.filename().string());
+    throw Error(fmt::format("{}: has several llama2.c tokenizer files ({}); keep one, or name it tokenizer.bin",
+                            dir.string(), names));
+  }
+  return found.front();
+}
+
 std::string all_file_names() {
   std::string names;
   for (const Format& format : formats()) {
     if (!names.empty()) names += ", ";
     for (std::size_t i = 0; i < format.files.size(); ++i) names += fmt::format("{}{}", i ? " + " : "", format.files[i]);
   }
-  return names;
+  return fmt::format("{}, {}", names, kLlama2cNames);
 }
 
 }  // namespace
@@ -62,6 +92,7 @@ std::shared_ptr<Tokenizer> try_load_tokenizer(const fs::path& dir) {
     }
     throw Error(fmt::format("{}: has {} but not {}, which goes with it", dir.string(), present, missing));
   }
+  if (const auto file = find_llama2c_tokenizer(dir)) return tok::load_llama2c_tokenizer(*file);
   return nullptr;
 }
 

@@ -2,11 +2,28 @@
 
 #include <fmt/format.h>
 
+#include "tokenizer/lowercase_normalizer.hpp"
+#include "tokenizer/prepend_normalizer.hpp"
+#include "tokenizer/replace.hpp"
+#include "tokenizer/strip_normalizer.hpp"
+#include "tokenizer/unicode_normalizer.hpp"
+
 namespace arrakis::tok {
 
 std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const JsonPlace& place) {
   if (spec.is_null()) return nullptr;
   const std::string type = as_string(require(spec, "type", place), place / "type");
+  if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UnicodeForm::NFC);
+  if (type == "NFD") return std::make_unique<UnicodeNormalizer>(UnicodeForm::NFD);
+  if (type == "NFKC") return std::make_unique<UnicodeNormalizer>(UnicodeForm::NFKC);
+  if (type == "NFKD") return std::make_unique<UnicodeNormalizer>(UnicodeForm::NFKD);
+  if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
+  if (type == "Replace") return std::make_unique<ReplaceNormalizer>(replacement_from_json(spec, place));
+  if (type == "Prepend")
+    return std::make_unique<PrependNormalizer>(as_string(require(spec, "prepend", place), place / "prepend"));
+  if (type == "Strip")
+    return std::make_unique<StripNormalizer>(get_bool(spec, "strip_left", true, place),
+                                             get_bool(spec, "strip_right", true, place));
   if (type == "Sequence") {
     const Json& list = require(spec, "normalizers", place);
     if (!list.is_array()) (place / "normalizers").fail("expected an array");
@@ -17,7 +34,10 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const JsonPlace& p
     if (steps.size() == 1) return std::move(steps.front());
     return std::make_unique<SequenceNormalizer>(std::move(steps));
   }
-  (place / "type").fail(fmt::format("normalizer type \"{}\" is not supported (supported: none, Sequence)", type));
+  (place / "type")
+      .fail(fmt::format("normalizer type \"{}\" is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, "
+                        "Replace, Prepend, Strip, Sequence)",
+                        type));
 }
 
 }  // namespace arrakis::tok

@@ -1,7 +1,6 @@
 #pragma once
 // Normalizers rewrite text before it is split (Hugging Face's Normalizer component: NFC, Lowercase, Replace,
-// Prepend, ...). They run on each stretch of text between non-normalized added tokens. GPT-2 has none; the
-// interface and the factory are where the other families' normalizers go.
+// Prepend, ...). They run on each stretch of text between non-normalized added tokens.
 #include <memory>
 #include <string>
 #include <vector>

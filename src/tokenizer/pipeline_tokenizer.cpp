@@ -20,15 +20,16 @@ std::vector<std::int64_t> PipelineTokenizer::encode(std::string_view text) const
   ids.reserve(text.size() / 3 + 4);  // ~4 bytes per token in English text; a guess, not a limit
   if (pipeline_.added.matches_in(AddedVocabulary::Pass::Raw))
     pipeline_.added.split(
-        text, AddedVocabulary::Pass::Raw, [&](std::string_view stretch) { encode_stretch(stretch, ids); },
+        text, AddedVocabulary::Pass::Raw,
+        [&](std::string_view stretch) { encode_stretch(stretch, stretch.data() == text.data(), ids); },
         [&](std::int64_t id) { ids.push_back(id); });
   else
-    encode_stretch(text, ids);
+    encode_stretch(text, true, ids);
   return ids;
 }
 
 // A stretch of raw text between non-normalized added tokens: normalize it, then look for the normalized ones.
-void PipelineTokenizer::encode_stretch(std::string_view text, std::vector<std::int64_t>& ids) const {
+void PipelineTokenizer::encode_stretch(std::string_view text, bool at_start, std::vector<std::int64_t>& ids) const {
   std::string normalized;
   if (pipeline_.normalizer) {
     normalized.assign(text);
@@ -37,20 +38,21 @@ void PipelineTokenizer::encode_stretch(std::string_view text, std::vector<std::i
   }
   if (pipeline_.added.matches_in(AddedVocabulary::Pass::Normalized))
     pipeline_.added.split(
-        text, AddedVocabulary::Pass::Normalized, [&](std::string_view stretch) { encode_normalized(stretch, ids); },
+        text, AddedVocabulary::Pass::Normalized,
+        [&](std::string_view stretch) { encode_normalized(stretch, at_start && stretch.data() == text.data(), ids); },
         [&](std::int64_t id) { ids.push_back(id); });
   else
-    encode_normalized(text, ids);
+    encode_normalized(text, at_start, ids);
 }
 
-void PipelineTokenizer::encode_normalized(std::string_view text, std::vector<std::int64_t>& ids) const {
+void PipelineTokenizer::encode_normalized(std::string_view text, bool at_start, std::vector<std::int64_t>& ids) const {
   if (text.empty()) return;  // Hugging Face drops empty stretches before pre-tokenizing (no lone prefix space)
   const Model& model = *pipeline_.model;
   if (!pipeline_.pre_tokenizer) {
     model.encode_word(text, ids);
     return;
   }
-  pipeline_.pre_tokenizer->split(text, [&](std::string_view piece) {
+  pipeline_.pre_tokenizer->split(text, at_start, [&](std::string_view piece, bool) {
     if (!piece.empty()) model.encode_word(piece, ids);
   });
 }

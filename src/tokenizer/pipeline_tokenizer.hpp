@@ -41,8 +41,9 @@ class PipelineTokenizer final : public Tokenizer {
   void set_special_tokens(const SpecialTokens& special) { special_ = special; }
 
  private:
-  void encode_stretch(std::string_view text, std::vector<std::int64_t>& ids) const;
-  void encode_normalized(std::string_view text, std::vector<std::int64_t>& ids) const;
+  // `at_start`: the text begins the original text (see PieceSink).
+  void encode_stretch(std::string_view text, bool at_start, std::vector<std::int64_t>& ids) const;
+  void encode_normalized(std::string_view text, bool at_start, std::vector<std::int64_t>& ids) const;
   const std::string* spelling(std::int64_t id) const;
   [[noreturn]] void throw_unknown_id(std::int64_t id) const;
 

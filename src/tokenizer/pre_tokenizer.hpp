@@ -12,23 +12,27 @@
 
 namespace arrakis::tok {
 
-using PieceSink = FunctionRef<void(std::string_view)>;
+/// Receives each piece, and whether it begins the original text (Hugging Face's offsets_original().0 == 0, which
+/// Metaspace's prepend_scheme "first" asks). A piece may live only during the call.
+using PieceSink = FunctionRef<void(std::string_view piece, bool at_start)>;
 
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
-  /// Calls `emit` with each piece of `text` (non-empty), in order. A piece may live only during the call.
-  virtual void split(std::string_view text, PieceSink emit) const = 0;
+  /// Calls `emit` with each piece of `text` (non-empty), in order. `at_start`: `text` begins the original text.
+  virtual void split(std::string_view text, bool at_start, PieceSink emit) const = 0;
 };
 
 /// Applies its pre-tokenizers in order, each to the pieces of the one before ("type": "Sequence").
 class SequencePreTokenizer final : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
-  void split(std::string_view text, PieceSink emit) const override { split_from(0, text, emit); }
+  void split(std::string_view text, bool at_start, PieceSink emit) const override {
+    split_from(0, text, at_start, emit);
+  }
 
  private:
-  void split_from(std::size_t step, std::string_view text, PieceSink emit) const;
+  void split_from(std::size_t step, std::string_view text, bool at_start, PieceSink emit) const;
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 

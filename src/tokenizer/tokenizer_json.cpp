@@ -55,7 +55,9 @@ std::shared_ptr<PipelineTokenizer> build(const Json& root, const std::filesystem
 
   const bool byte_level =
       mentions_byte_level(component(root, "pre_tokenizer")) || mentions_byte_level(component(root, "decoder"));
-  std::string kind = fmt::format("{}{}", byte_level ? "byte-level " : "", pipeline.model->name());
+  const bool byte_fallback = get_bool(require(root, "model", place), "byte_fallback", false, place / "model");
+  std::string kind = fmt::format("{}{}{}", byte_level ? "byte-level " : "", pipeline.model->name(),
+                                 byte_fallback ? " with byte fallback" : "");
   auto tokenizer = std::make_shared<PipelineTokenizer>(std::move(pipeline), std::move(kind), file);
 
   const TokenizerConfig config = read_tokenizer_config(file.parent_path());

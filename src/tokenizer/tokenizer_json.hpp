@@ -1,12 +1,13 @@
 #pragma once
 // Hugging Face's tokenizer.json: a pipeline of components, each a JSON object with a "type".
 //
-// Supported now (what GPT-2-family files use; other families add components to the factories):
+// Supported (what the GPT-2, GPT-Neo, GPT-NeoX, Llama 2 and 3, Mistral, Gemma, Phi-3, Qwen2 and StableLM files use):
 //   model          BPE (vocab; merges as "a b" strings or ["a", "b"] pairs; unk_token, fuse_unk, byte_fallback,
 //                  ignore_merges, continuing_subword_prefix, end_of_word_suffix; dropout only null or 0)
-//   normalizer     null, Sequence
-//   pre_tokenizer  null, ByteLevel (add_prefix_space, use_regex; trim_offsets is about offsets, ignored), Sequence
-//   decoder        null, ByteLevel, Sequence
+//   normalizer     null, NFC, NFD, NFKC, NFKD, Lowercase, Replace, Prepend, Strip, Sequence
+//   pre_tokenizer  null, ByteLevel (add_prefix_space, use_regex; trim_offsets is about offsets, ignored), Split,
+//                  Metaspace, Digits, Punctuation, Whitespace, WhitespaceSplit, Sequence
+//   decoder        null, ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace, Sequence
 //   added_tokens   all fields: id, content, special, single_word, lstrip, rstrip, normalized
 // Ignored: post_processor (encode adds no tokens; to_tokens adds BOS itself), truncation, padding.
 // Any other component type is an arrakis::Error naming the type, where it is, and the file.

@@ -36,9 +36,10 @@ class Tokenizer {
   virtual std::string describe() const = 0;
 };
 
-/// Loads the tokenizer found in `dir` (tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe).
-/// Throws arrakis::Error naming the folder and the files it looked for when there is none, or naming the file
-/// and what is wrong when one does not parse.
+/// Loads the tokenizer found in `dir`, the first of: tokenizer.json (Hugging Face), tokenizer.model (SentencePiece),
+/// vocab.json + merges.txt or encoder.json + vocab.bpe (GPT-2's BPE files), tokenizer.bin or a tok*.bin that
+/// parses as one (llama2.c). Throws arrakis::Error naming the folder and the files it looked for when there is
+/// none, or naming the file and what is wrong when one does not parse.
 std::shared_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& dir);
 /// As load_tokenizer, but nullptr when the folder holds no tokenizer files at all.
 std::shared_ptr<Tokenizer> try_load_tokenizer(const std::filesystem::path& dir);
