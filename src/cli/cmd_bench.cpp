@@ -1,9 +1,12 @@
-// arrakis bench forward: forward / run_with_cache throughput against sgemm of the same shapes (same run).
+// arrakis bench forward: forward / run_with_cache throughput against sgemm of the same shapes (same run);
+// arrakis bench load: resident memory while loading a checkpoint; `bench patching` lives in cmd_bench_patching.cpp.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "arrakis/perf/forward_benchmark.hpp"
+#include "arrakis/perf/load_benchmark.hpp"
 #include "cli/commands.hpp"
 
 namespace arrakis::cli {
@@ -12,6 +15,7 @@ void register_bench(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Performance benchmarks (each prints ratios against a baseline measured "
                                             "in the same run)");
   bench->require_subcommand(1);
+  register_bench_patching(*bench);
   auto options = std::make_shared<ForwardBenchmarkOptions>();
   auto json = std::make_shared<bool>(false);
   auto* forward = bench->add_subcommand("forward", "Forward and run_with_cache on a GPT-2-small-shaped model");
@@ -28,6 +32,36 @@ void register_bench(CLI::App& app) {
     options->progress = [](const std::string& line) { std::cerr << "bench: " << line << std::endl; };
     auto result = run_forward_benchmark(*options);
     if (*json) std::cout << result.to_json().dump() << "\n";
+    else std::cout << result.to_table();
+  });
+
+  auto load_options = std::make_shared<LoadBenchmarkOptions>();
+  auto load_json = std::make_shared<bool>(false);
+  auto child = std::make_shared<bool>(false);
+  auto child_dtype = std::make_shared<std::string>("float32");
+  auto model_dir = std::make_shared<std::string>();
+  auto* load = bench->add_subcommand("load", "Resident memory while loading a checkpoint as float32 and bfloat16");
+  load->add_flag("--json", *load_json, "Print one JSON object");
+  load->add_option("--model", *model_dir, "Checkpoint folder (default: a generated GPT-2-small-shaped one)");
+  load->add_option("--layers", load_options->n_layers, "Layers of the generated checkpoint (default 12)");
+  load->add_option("--d-model", load_options->d_model, "Width of the generated checkpoint (default 768)");
+  load->add_option("--heads", load_options->n_heads, "Heads of the generated checkpoint (default 12)");
+  load->add_option("--vocab", load_options->d_vocab, "Vocabulary of the generated checkpoint (default 50257)");
+  // The measurement itself runs in a fresh process: `bench load --child --model DIR --dtype D`.
+  load->add_flag("--child", *child)->group("");
+  load->add_option("--dtype", *child_dtype)->group("");
+  load->callback([=] {
+    if (*child) {
+      std::cout << measure_load(*model_dir, *child_dtype).to_json().dump() << "\n";
+      return;
+    }
+    if (!model_dir->empty()) load_options->model = *model_dir;
+    // The shell popen() starts would read /proc/self/exe as itself: name this program by its real path.
+    load_options->child_command = {std::filesystem::read_symlink("/proc/self/exe").string(), "bench", "load",
+                                   "--child"};
+    load_options->progress = [](const std::string& line) { std::cerr << "bench: " << line << std::endl; };
+    auto result = run_load_benchmark(*load_options);
+    if (*load_json) std::cout << result.to_json().dump() << "\n";
     else std::cout << result.to_table();
   });
 }

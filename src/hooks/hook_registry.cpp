@@ -27,6 +27,7 @@ struct HookTable {
   std::vector<std::vector<HookEntry>> forward, backward;
   std::size_t count = 0;
   uint64_t next_token = 1;
+  int64_t position_offset = 0;
 
   void remove(uint64_t token) {
     for (auto* lists : {&forward, &backward})
@@ -167,10 +168,12 @@ void HookRegistry::clear() {
 
 std::size_t HookRegistry::size() const { return table_->count; }
 bool HookRegistry::has_hooks() const { return table_->count > 0; }
+void HookRegistry::set_position_offset(int64_t offset) { table_->position_offset = offset; }
 
 torch::Tensor HookRegistry::run_hooks(int id, torch::Tensor x) const {
   const auto& t = *table_;
-  const HookPoint& point = t.points[id];
+  HookPoint point = t.points[id];
+  point.position_offset = t.position_offset;
   // Copy the entries: a hook may add or remove hooks while it runs.
   const auto forward = t.forward[id];
   for (const auto& entry : forward) {

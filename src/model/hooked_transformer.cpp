@@ -22,6 +22,11 @@ HookedTransformer::HookedTransformer(ModelConfig config, ModelWeights weights, s
   declare_hook_points();
 }
 
+WeightProcessingReport HookedTransformer::process_weights(const WeightProcessing& options) {
+  // Folding changes the norms' kind (LayerNorm -> LNPre), never whether there are norms: the hook points stay.
+  return arrakis::process_weights(config_, weights_, options);
+}
+
 void HookedTransformer::declare_hook_points() {
   const auto& c = config_;
   const bool norm = c.normalization != NormType::None;
@@ -251,9 +256,11 @@ torch::Tensor HookedTransformer::forward(const torch::Tensor& input, const Forwa
   if (kv && full_mask.defined()) kv->attention_mask = full_mask;
 
   auto ctx = make_attention_context(c, batch, pos, past, full_mask, device(), c.dtype);
+  hooks_.set_position_offset(past);
   if (start == 0) resid = embed(tokens, ctx);
   for (int l = start; l < stop; ++l) resid = run_block(l, std::move(resid), ctx, kv);
-  if (stop < c.n_layers) return resid;
+  // stop_at_layer == n_layers returns the final residual stream (before ln_final), as in TransformerLens.
+  if (options.stop_at_layer >= 0) return resid;
   return final_logits(resid);
 }
 

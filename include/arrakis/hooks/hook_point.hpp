@@ -18,6 +18,9 @@ struct HookPoint {
   std::string name;   // e.g. "blocks.3.attn.hook_z"
   int id = -1;        // index in the model's hook-point table
   int layer = -1;     // the block it belongs to; -1 outside blocks (hook_embed, ln_final.*)
+  /// The absolute position of the activation's first position: 0 for a whole sequence, the number of cached
+  /// positions during generation with a key/value cache (so a hook can act "from position P on").
+  int64_t position_offset = 0;
 };
 
 enum class HookDirection {

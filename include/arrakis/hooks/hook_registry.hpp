@@ -75,6 +75,8 @@ class HookRegistry {
     return run_hooks(id, std::move(x));
   }
   bool has_hooks() const;
+  /// The position offset hooks see in HookPoint::position_offset for the forward about to run.
+  void set_position_offset(int64_t offset);
 
  private:
   torch::Tensor run_hooks(int id, torch::Tensor x) const;

@@ -14,6 +14,7 @@
 #include "arrakis/model/block_hooks.hpp"
 #include "arrakis/model/config.hpp"
 #include "arrakis/model/kv_cache.hpp"
+#include "arrakis/model/weight_processing.hpp"
 #include "arrakis/model/weights.hpp"
 #include "arrakis/tokenizer/token_batch.hpp"
 #include "arrakis/tokenizer/tokenizer.hpp"
@@ -28,7 +29,8 @@ struct ForwardOptions {
   torch::Tensor attention_mask;
   /// When > 0 the input is the residual stream [batch, pos, d_model] entering this block, not tokens.
   int start_at_layer = 0;
-  /// When >= 0, stop before this block and return the residual stream entering it [batch, pos, d_model].
+  /// When >= 0, stop before this block and return the residual stream entering it [batch, pos, d_model]
+  /// (n_layers: the final residual stream, before ln_final).
   int stop_at_layer = -1;
   /// Past keys and values (read, then extended with this forward's positions). Its attention mask covers the past
   /// positions; `attention_mask` above covers the new ones.
@@ -58,6 +60,9 @@ class HookedTransformer {
   /// Moves the weights (hooks stay registered).
   void to(torch::Device device);
   void to(torch::Dtype dtype);
+  /// Rewrites the weights as TransformerLens' weight processing does (log-probabilities unchanged); reports what
+  /// was applied and what does not apply to this model.
+  WeightProcessingReport process_weights(const WeightProcessing& options);
 
   // ---- running --------------------------------------------------------------------------------------------------
   /// Logits [batch, pos, d_vocab_out] for tokens [batch, pos] (int64), or the residual stream (see ForwardOptions).

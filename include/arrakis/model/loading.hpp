@@ -1,6 +1,7 @@
 #pragma once
 // Loading a model from a folder: a Hugging Face checkpoint (config.json with a model_type + safetensors, sharded or
-// not, or pytorch_model.bin) or a TransformerLens-format folder. The tokenizer in the same folder comes along.
+// not, or pytorch_model.bin), a TransformerLens-format folder, or a llama2.c checkpoint (a folder holding one, or the
+// .bin file itself). The tokenizer in the same folder comes along.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "arrakis/model/hooked_transformer.hpp"
+#include "arrakis/model/weight_processing.hpp"
 
 namespace arrakis {
 
@@ -15,6 +17,7 @@ struct LoadOptions {
   torch::Dtype dtype = torch::kFloat32;   // float32 or bfloat16 (also float16, float64)
   torch::Device device = torch::kCPU;
   bool load_tokenizer = true;             // look for tokenizer files in the same folder
+  WeightProcessing processing;            // none by default: the weights as the checkpoint has them
 };
 
 /// Loads the model in `dir`. Throws arrakis::Error naming the folder and what is wrong: no config.json, an

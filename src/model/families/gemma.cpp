@@ -11,7 +11,7 @@ namespace arrakis {
 ModelFamily gemma_family() {
   static const LlamaLikeDefaults defaults{256000, 3072, 24576, 28, 16, 16, 8192, 1e-6, true, 10000.0,
                                           "gelu_pytorch_tanh"};
-  return {"gemma", {"gemma"}, {},
+  return {"gemma", {"gemma"}, {{"hidden_act", "hidden_activation"}},
           [](const ConfigJson& j) {
             auto c = llama_like_config(j, "gemma", defaults);
             c.d_head = j.get_int("head_dim", 256);

@@ -12,13 +12,13 @@ ModelConfig gpt2_config(const ConfigJson& j) {
   ModelConfig c;
   c.family = "gpt2";
   c.model_name = j.get_string("_name_or_path", "");
-  c.n_layers = j.get_int("n_layer");
-  c.d_model = j.get_int("n_embd");
-  c.n_heads = j.get_int("n_head");
+  c.n_layers = j.get_int("n_layer", 12);   // defaults: GPT2Config's (GPT-2 small)
+  c.d_model = j.get_int("n_embd", 768);
+  c.n_heads = j.get_int("n_head", 12);
   if (c.d_model % c.n_heads != 0) j.fail(fmt::format("n_embd {} is not a multiple of n_head {}", c.d_model, c.n_heads));
   c.d_head = c.d_model / c.n_heads;
   c.d_mlp = j.get_int("n_inner", 4 * c.d_model);
-  c.d_vocab = j.get_int("vocab_size");
+  c.d_vocab = j.get_int("vocab_size", 50257);
   c.n_ctx = j.get_int("n_positions", j.get_int("n_ctx", 1024));
   c.eps = j.get_double("layer_norm_epsilon", 1e-5);
   c.act_fn = activation_from_hf(j.get_string("activation_function", "gelu_new"), j, "activation_function");
@@ -82,7 +82,8 @@ ModelFamily gpt2_family() {
            {"num_hidden_layers", "n_layer"},
            {"num_attention_heads", "n_head"},
            {"intermediate_size", "n_inner"},
-           {"max_position_embeddings", "n_positions"}},
+           {"max_position_embeddings", "n_positions"},
+           {"hidden_act", "activation_function"}},
           gpt2_config,
           gpt2_weights};
 }
