@@ -9,22 +9,7 @@
 namespace arrakis {
 namespace {
 
-struct Result {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-Result run_cli(const std::string& arguments) {
-  std::string command = std::string(ARRAKIS_CLI_PATH) + " " + arguments + " 2>&1";
-  Result result{-1, {}};
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-  int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using test::run_cli;
 
 TEST(Cli, TokenizePrintsIdsAndJson) {
   ARRAKIS_REQUIRE_SHARED();
@@ -81,7 +66,7 @@ TEST(Cli, BadInputIsAClearErrorAndExitStatusOne) {
 }
 
 TEST(Cli, DemoRunsWithNoArguments) {
-  auto result = run_cli("demo");
+  auto result = run_cli("demo --save-dir " + test::temp_dir("cli-demo").string());
   ASSERT_EQ(result.status, 0) << result.output;
   EXPECT_NE(result.output.find("strongest induction head"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("Activation cache"), std::string::npos) << result.output;
@@ -94,6 +79,41 @@ TEST(Cli, BenchForwardPrintsTheAgreedJsonFields) {
   auto json = nlohmann::json::parse(result.output.substr(result.output.rfind("\n{") + 1));
   for (const char* key : {"forward_tokens_per_s", "cache_tokens_per_s", "forward_gflops", "sgemm_gflops", "peak_rss_mb"})
     EXPECT_GT(json.at(key).get<double>(), 0.0) << key;
+}
+
+TEST(Cli, GenerateContinuesAPromptGreedilyAndAsJson) {
+  ARRAKIS_REQUIRE_SHARED();
+  const auto dir = (test::shared_dir() / "models/stories260K").string();
+  auto text = run_cli("generate --model " + dir + " --prompt 'Once upon a time' --max-new-tokens 12 --greedy");
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_TRUE(text.output.starts_with("Once upon a time, there was a little girl named Lily.")) << text.output;
+
+  auto json = run_cli("generate --model " + dir + " --input-ids 1 --max-new-tokens 11 --greedy --json");
+  ASSERT_EQ(json.status, 0) << json.output;
+  auto parsed = nlohmann::json::parse(json.output);
+  EXPECT_EQ(parsed["tokens"][0], nlohmann::json({1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315}));
+  EXPECT_EQ(parsed["prompt_length"], 1);
+
+  // Sampling is reproducible for a seed.
+  auto a = run_cli("generate --model " + dir + " --input-ids 1 --max-new-tokens 8 --temperature 1 --seed 5 --json");
+  auto b = run_cli("generate --model " + dir + " --input-ids 1 --max-new-tokens 8 --temperature 1 --seed 5 --json");
+  ASSERT_EQ(a.status, 0) << a.output;
+  EXPECT_EQ(a.output, b.output);
+}
+
+TEST(Cli, BenchLoadMeasuresFloat32AndBfloat16InChildProcesses) {
+  auto result = run_cli("bench load --layers 2 --d-model 256 --heads 8 --vocab 4096 --json");
+  ASSERT_EQ(result.status, 0) << result.output;
+  // stderr's progress lines come along: the object is the line that starts with '{'.
+  const auto start = result.output.starts_with("{") ? 0 : result.output.find("\n{") + 1;
+  auto parsed = nlohmann::json::parse(result.output.substr(start, result.output.find('\n', start) - start));
+  for (const char* key : {"file_mb", "float32_peak_over_file", "bfloat16_resident_ratio"})
+    EXPECT_TRUE(parsed.contains(key)) << key;
+  EXPECT_GT(parsed["file_mb"].get<double>(), 10.0);
+  EXPECT_EQ(parsed["float32"]["dtype"], "float32");
+  // The bfloat16 model's parameters are half the float32 ones (a fact about the weights, not a timing).
+  EXPECT_NEAR(parsed["bfloat16"]["weights_mb"].get<double>() / parsed["float32"]["weights_mb"].get<double>(), 0.5,
+              1e-6);
 }
 
 }  // namespace

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace arrakis::test {
@@ -27,6 +30,25 @@ inline std::filesystem::path temp_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+struct CliResult {
+  int status;          // the exit status (-1 when the command did not exit normally)
+  std::string output;  // stdout, and stderr too unless `merge_stderr` is false
+};
+
+/// Runs the built `arrakis` command with `arguments` (shell syntax), as a user would.
+inline CliResult run_cli(const std::string& arguments, bool merge_stderr = true) {
+  std::string command =
+      std::string(ARRAKIS_CLI_PATH) + " " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  CliResult result{-1, {}};
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
+  int status = ::pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
 }
 
 /// Largest absolute difference (as a double) of two tensors of the same shape.

@@ -10,6 +10,8 @@ void register_demo(CLI::App& app) {
   auto options = std::make_shared<DemoOptions>();
   auto* cmd = app.add_subcommand("demo", "Explore the embedded default model (no download, no arguments needed)");
   cmd->add_option("--seed", options->seed, "Seed of the random sequences shown");
+  cmd->add_option("--save-dir", options->save_dir,
+                  "Folder where each analysis is logged as an experiment (default ./experiments)");
   cmd->callback([options] { run_demo(std::cout, *options); });
 }
 

@@ -5,9 +5,16 @@
 namespace arrakis::cli {
 
 void register_run(CLI::App& app);
+void register_generate(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_bench_patching(CLI::App& bench);  // `bench patching`, under `bench`
+void register_patch(CLI::App& app);
+void register_heads(CLI::App& app);
+void register_lens(CLI::App& app);
+void register_attribute(CLI::App& app);
 void register_demo(CLI::App& app);
+void register_experiments(CLI::App& app);
 void register_train_demo_model(CLI::App& app);
 
 }  // namespace arrakis::cli

@@ -32,9 +32,15 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", arrakis::version());
   app.require_subcommand(1);
   arrakis::cli::register_run(app);
+  arrakis::cli::register_generate(app);
   arrakis::cli::register_tokenize(app);
   arrakis::cli::register_bench(app);
+  arrakis::cli::register_patch(app);
+  arrakis::cli::register_heads(app);
+  arrakis::cli::register_lens(app);
+  arrakis::cli::register_attribute(app);
   arrakis::cli::register_demo(app);
+  arrakis::cli::register_experiments(app);
   arrakis::cli::register_train_demo_model(app);
 
   try {
