@@ -83,6 +83,15 @@ ResidualStack finish(const HookedTransformer& model, const ActivationCache& cach
   return {stack, std::move(labels)};
 }
 
+/// The residual stream minus the components in `parts`, as one more component labelled "remainder".
+void append_remainder(const HookedTransformer& model, const ActivationCache& cache, int layer, bool mlp_input,
+                      const PosSlice& pos_slice, std::vector<torch::Tensor>& parts, std::vector<std::string>& labels) {
+  auto resid = pos_slice.apply(resid_at(model, cache, layer, mlp_input), 1);
+  auto components = parts.empty() ? torch::zeros_like(resid) : torch::cat(parts, 0).sum(0);
+  parts.push_back((resid - components).unsqueeze(0));
+  labels.emplace_back("remainder");
+}
+
 }  // namespace
 
 PosSlice PosSlice::per_prompt(torch::Tensor positions) {
@@ -210,12 +219,7 @@ ResidualStack stack_head_results(const HookedTransformer& model, const Activatio
     parts.push_back(head_results(model, cache, l, pos_slice));
     for (int h = 0; h < c.n_heads; ++h) labels.push_back(fmt::format("L{}H{}", l, h));
   }
-  if (incl_remainder) {
-    auto resid = pos_slice.apply(resid_at(model, cache, layer, mlp_input), 1);
-    auto heads = parts.empty() ? torch::zeros_like(resid) : torch::cat(parts, 0).sum(0);
-    parts.push_back((resid - heads).unsqueeze(0));
-    labels.emplace_back("remainder");
-  }
+  if (incl_remainder) append_remainder(model, cache, layer, mlp_input, pos_slice, parts, labels);
   return finish(model, cache, std::move(parts), std::move(labels), layer, mlp_input, pos_slice, apply_ln,
                 "stack_head_results");
 }
@@ -233,12 +237,7 @@ ResidualStack stack_neuron_results(const HookedTransformer& model, const Activat
     parts.push_back(neuron_results(model, cache, l, pos_slice));
     for (int n = 0; n < c.d_mlp; ++n) labels.push_back(fmt::format("L{}N{}", l, n));
   }
-  if (incl_remainder) {
-    auto resid = pos_slice.apply(resid_at(model, cache, layer, mlp_input), 1);
-    auto neurons = parts.empty() ? torch::zeros_like(resid) : torch::cat(parts, 0).sum(0);
-    parts.push_back((resid - neurons).unsqueeze(0));
-    labels.emplace_back("remainder");
-  }
+  if (incl_remainder) append_remainder(model, cache, layer, mlp_input, pos_slice, parts, labels);
   return finish(model, cache, std::move(parts), std::move(labels), layer, mlp_input, pos_slice, apply_ln,
                 "stack_neuron_results");
 }

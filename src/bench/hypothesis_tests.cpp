@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <utility>
 
 #include "arrakis/error.hpp"
 
@@ -273,36 +274,52 @@ void check_confidence(const BootstrapOptions& options) {
     throw Error(fmt::format("bootstrap: confidence must be in (0, 1), not {}", options.confidence));
 }
 
+double lower_quantile(const BootstrapOptions& options) { return (1 - options.confidence) / 2; }
+double upper_quantile(const BootstrapOptions& options) { return (1 + options.confidence) / 2; }
+
+/// The interval from the exact distribution of the statistic (value, weight) over every resample.
+void exact_interval(std::vector<std::pair<double, double>> dist, const BootstrapOptions& options,
+                    BootstrapInterval& r) {
+  r.exact = true;
+  r.resamples = static_cast<int64_t>(dist.size());
+  r.lower = weighted_quantile(dist, lower_quantile(options));
+  r.upper = weighted_quantile(dist, upper_quantile(options));
+}
+
+/// The interval from `options.resamples` seeded draws of the statistic (`draw(engine)` resamples once).
+template <class Draw>
+void monte_carlo_interval(const BootstrapOptions& options, BootstrapInterval& r, Draw&& draw) {
+  if (options.resamples < 1) throw Error("bootstrap: resamples must be at least 1");
+  std::mt19937_64 engine(options.seed);
+  std::vector<double> stats(static_cast<std::size_t>(options.resamples));
+  for (auto& s : stats) s = draw(engine);
+  std::sort(stats.begin(), stats.end());
+  r.resamples = options.resamples;
+  r.lower = sorted_quantile(stats, lower_quantile(options));
+  r.upper = sorted_quantile(stats, upper_quantile(options));
+}
+
+/// The mean of one resample (with replacement) of `x`.
+double resampled_mean(std::span<const double> x, std::mt19937_64& engine) {
+  const auto n = static_cast<int64_t>(x.size());
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += x[uniform_below(engine, static_cast<uint64_t>(n))];
+  return sum / static_cast<double>(n);
+}
+
 }  // namespace
 
 BootstrapInterval bootstrap_mean(std::span<const double> x, const BootstrapOptions& options) {
   require_sample(x, "x", "bootstrap");
   check_confidence(options);
-  const double lo_q = (1 - options.confidence) / 2, hi_q = (1 + options.confidence) / 2;
   const auto n = static_cast<int64_t>(x.size());
   BootstrapInterval r;
   r.estimate = mean(x);
   r.confidence = options.confidence;
-  if (binomial(2 * n - 1, n) <= static_cast<double>(options.max_exact)) {
-    auto dist = exact_bootstrap_means(x);
-    r.exact = true;
-    r.resamples = static_cast<int64_t>(dist.size());
-    r.lower = weighted_quantile(dist, lo_q);
-    r.upper = weighted_quantile(dist, hi_q);
-    return r;
-  }
-  if (options.resamples < 1) throw Error("bootstrap: resamples must be at least 1");
-  std::mt19937_64 engine(options.seed);
-  std::vector<double> stats(static_cast<std::size_t>(options.resamples));
-  for (auto& s : stats) {
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += x[uniform_below(engine, static_cast<uint64_t>(n))];
-    s = sum / static_cast<double>(n);
-  }
-  std::sort(stats.begin(), stats.end());
-  r.resamples = options.resamples;
-  r.lower = sorted_quantile(stats, lo_q);
-  r.upper = sorted_quantile(stats, hi_q);
+  if (binomial(2 * n - 1, n) <= static_cast<double>(options.max_exact))
+    exact_interval(exact_bootstrap_means(x), options, r);
+  else
+    monte_carlo_interval(options, r, [&](std::mt19937_64& engine) { return resampled_mean(x, engine); });
   return r;
 }
 
@@ -311,7 +328,6 @@ BootstrapInterval bootstrap_mean_difference(std::span<const double> x, std::span
   require_sample(x, "x", "bootstrap");
   require_sample(y, "y", "bootstrap");
   check_confidence(options);
-  const double lo_q = (1 - options.confidence) / 2, hi_q = (1 + options.confidence) / 2;
   const auto nx = static_cast<int64_t>(x.size()), ny = static_cast<int64_t>(y.size());
   BootstrapInterval r;
   r.estimate = mean(x) - mean(y);
@@ -322,25 +338,13 @@ BootstrapInterval bootstrap_mean_difference(std::span<const double> x, std::span
     dist.reserve(dx.size() * dy.size());
     for (const auto& [mx, wx] : dx)
       for (const auto& [my, wy] : dy) dist.emplace_back(mx - my, wx * wy);
-    r.exact = true;
-    r.resamples = static_cast<int64_t>(dist.size());
-    r.lower = weighted_quantile(dist, lo_q);
-    r.upper = weighted_quantile(dist, hi_q);
-    return r;
+    exact_interval(std::move(dist), options, r);
+  } else {
+    monte_carlo_interval(options, r, [&](std::mt19937_64& engine) {
+      const double mx = resampled_mean(x, engine);  // x's draws first, then y's: the order is part of the seed
+      return mx - resampled_mean(y, engine);
+    });
   }
-  if (options.resamples < 1) throw Error("bootstrap: resamples must be at least 1");
-  std::mt19937_64 engine(options.seed);
-  std::vector<double> stats(static_cast<std::size_t>(options.resamples));
-  for (auto& s : stats) {
-    double sx = 0, sy = 0;
-    for (int64_t i = 0; i < nx; ++i) sx += x[uniform_below(engine, static_cast<uint64_t>(nx))];
-    for (int64_t i = 0; i < ny; ++i) sy += y[uniform_below(engine, static_cast<uint64_t>(ny))];
-    s = sx / static_cast<double>(nx) - sy / static_cast<double>(ny);
-  }
-  std::sort(stats.begin(), stats.end());
-  r.resamples = options.resamples;
-  r.lower = sorted_quantile(stats, lo_q);
-  r.upper = sorted_quantile(stats, hi_q);
   return r;
 }
 

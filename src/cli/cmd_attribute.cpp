@@ -125,10 +125,7 @@ void register_attribute(CLI::App& app) {
   auto args = std::make_shared<AttributeArgs>();
   auto* cmd = app.add_subcommand("attribute", "Direct logit attribution per layer and per head");
   cmd->add_option("--model", args->model, "Model folder")->required();
-  auto* prompt = cmd->add_option("--prompt", args->prompt, "Text to tokenize with the model's tokenizer");
-  auto* ids = cmd->add_option("--input-ids", args->input_ids,
-                              "Comma-separated ids (one sequence) or a .safetensors file with int64 input_ids");
-  prompt->excludes(ids);
+  add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--metric", args->metric,
                   "logit-diff:A,B (logit of A minus logit of B) or logprob:T (attributed through T's logit); A, B, T "
                   "are token ids or single-token texts")

@@ -103,11 +103,7 @@ void register_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Continue a prompt (key/value cache; greedy or sampled, seeded)");
   cmd->add_option("--model", args->model, "Model folder (Hugging Face, TransformerLens or llama2.c)")->required();
-  auto* prompt = cmd->add_option("--prompt", args->prompt, "Text to continue (BOS first when the model uses one)");
-  auto* ids = cmd->add_option("--input-ids", args->input_ids,
-                              "Comma-separated ids, or a .safetensors file with int64 input_ids [batch, pos] "
-                              "(and attention_mask for left padding)");
-  prompt->excludes(ids);
+  add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Tokens to add")->check(CLI::PositiveNumber);
   cmd->add_option("--temperature", args->temperature, "Softmax temperature (0: greedy)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--top-k", args->top_k, "Sample among the k most likely tokens (0: all)")

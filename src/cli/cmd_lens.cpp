@@ -104,10 +104,7 @@ void register_lens(CLI::App& app) {
   auto args = std::make_shared<LensArgs>();
   auto* cmd = app.add_subcommand("lens", "Logit lens: every layer's residual stream decoded at every position");
   cmd->add_option("--model", args->model, "Model folder")->required();
-  auto* prompt = cmd->add_option("--prompt", args->prompt, "Text to tokenize with the model's tokenizer");
-  auto* ids = cmd->add_option("--input-ids", args->input_ids,
-                              "Comma-separated ids (one sequence) or a .safetensors file with int64 input_ids");
-  prompt->excludes(ids);
+  add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--top-k", args->top_k, "Top tokens per layer and position")->check(CLI::PositiveNumber);
   cmd->add_option("--target", args->target,
                   "Token (id or single-token text) whose probability and rank are tracked (default: the model's "

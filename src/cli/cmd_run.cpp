@@ -74,11 +74,7 @@ void register_run(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand("run", "Run a model on a prompt or token ids; print the top-k next tokens");
   cmd->add_option("--model", args->model, "Hugging Face or TransformerLens-format model folder")->required();
-  auto* prompt = cmd->add_option("--prompt", args->prompt, "Text to tokenize with the model's tokenizer");
-  auto* ids = cmd->add_option("--input-ids", args->input_ids,
-                              "Comma-separated ids (one sequence) or a .safetensors file holding int64 input_ids "
-                              "[batch, pos] (and optionally attention_mask)");
-  prompt->excludes(ids);
+  add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--names", args->names, "Cache only hook points whose name matches this regex");
   cmd->add_option("--out", args->out, "Write input_ids, logits and the cached activations to this .safetensors file");
   cmd->add_option("--top-k", args->top_k, "How many next tokens to print")->check(CLI::PositiveNumber);

@@ -10,6 +10,16 @@
 
 namespace arrakis::cli {
 
+void add_token_input_options(CLI::App* cmd, std::optional<std::string>& prompt,
+                             std::optional<std::string>& input_ids) {
+  auto* text = cmd->add_option("--prompt", prompt, "Text to tokenize with the model's tokenizer (BOS first when the "
+                                                   "model prepends one)");
+  auto* ids = cmd->add_option("--input-ids", input_ids,
+                              "Comma-separated ids (one sequence) or a .safetensors file holding int64 input_ids "
+                              "[batch, pos] (and optionally attention_mask, for padding)");
+  text->excludes(ids);
+}
+
 TokenInput parse_input_ids(const std::string& spec) {
   TokenInput input;
   if (spec.ends_with(".safetensors") || std::filesystem::is_regular_file(spec)) {

@@ -1,6 +1,7 @@
 #pragma once
 // Reading token ids from the command line: "1,2,3" (one sequence) or a safetensors file holding int64 `input_ids`
 // [batch, pos] (and optionally `attention_mask`).
+#include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
 #include <optional>
@@ -16,6 +17,9 @@ struct TokenInput {
 };
 
 TokenInput parse_input_ids(const std::string& spec);
+/// The --prompt / --input-ids pair every model-running command takes (one or the other).
+void add_token_input_options(CLI::App* cmd, std::optional<std::string>& prompt,
+                             std::optional<std::string>& input_ids);
 /// From --prompt (tokenized by the model's tokenizer) or --input-ids; exactly one must be given.
 TokenInput resolve_input(const HookedTransformer& model, const std::optional<std::string>& prompt,
                          const std::optional<std::string>& input_ids);

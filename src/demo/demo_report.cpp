@@ -9,6 +9,7 @@
 
 #include "arrakis/analysis/activation_patching.hpp"
 #include "arrakis/analysis/circuits.hpp"
+#include "arrakis/analysis/head_detectors.hpp"
 #include "arrakis/analysis/metrics.hpp"
 #include "arrakis/bench/interpretability_bench.hpp"
 #include "arrakis/demo/demo_model.hpp"
@@ -18,14 +19,6 @@ namespace arrakis {
 namespace {
 
 using torch::indexing::Slice;
-
-// Mean attention from query q to key q - offset over queries q >= first_query, per head: [heads].
-torch::Tensor diagonal_score(const torch::Tensor& pattern, int64_t offset, int64_t first_query) {
-  const int64_t pos = pattern.size(-1);
-  std::vector<torch::Tensor> rows;
-  for (int64_t q = first_query; q < pos; ++q) rows.push_back(pattern.index({Slice(), Slice(), q, q - offset}));
-  return torch::stack(rows).mean(at::IntArrayRef{0, 1});  // over queries and batch
-}
 
 std::string shape_string(const torch::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
@@ -97,8 +90,10 @@ void attention_heads(DemoContext& ctx) {
   auto analysis = ARRAKIS_EXPERIMENT(ctx.bench, "demo.attention_heads", (int64_t T), {
     std::vector<torch::Tensor> previous, induction;
     for (int l = 0; l < ctx.model.config().n_layers; ++l) {
-      previous.push_back(diagonal_score(ctx.cache.at("pattern", l), 1, 1));
-      induction.push_back(diagonal_score(ctx.cache.at("pattern", l), T - 1, T + 1));
+      // The sequences repeat with period T after BOS (offset 1).
+      auto scores = layer_head_scores(ctx.cache.at("pattern", l), T, /*offset=*/1);
+      previous.push_back(scores.previous_token);
+      induction.push_back(scores.induction);
     }
     auto induction_scores = torch::stack(induction);  // [layer, head]
     auto best = induction_scores.flatten().argmax().item<int64_t>();

@@ -98,12 +98,14 @@ GenerateResult generate(HookedTransformer& model, const torch::Tensor& prompt_in
     result.cache = model.run_with_cache(tokens, o.cache_names, forward).second;
   }
   if (model.has_tokenizer()) {
-    auto cpu = tokens.to(torch::kCPU).contiguous();
-    auto real = mask.to(torch::kCPU).contiguous();
+    auto cpu = tokens.to(torch::kCPU, torch::kInt64).contiguous();
+    auto real = mask.to(torch::kCPU, torch::kInt64).contiguous();
+    const auto token_at = cpu.accessor<int64_t, 2>();
+    const auto real_at = real.accessor<int64_t, 2>();
     for (int64_t b = 0; b < batch; ++b) {
       std::vector<int64_t> ids;
       for (int64_t i = 0; i < prompt_length + lengths[b]; ++i)
-        if (real[b][i].item<int64_t>()) ids.push_back(cpu[b][i].item<int64_t>());
+        if (real_at[b][i]) ids.push_back(token_at[b][i]);
       if (lengths[b] > 0 && std::find(stop.begin(), stop.end(), ids.back()) != stop.end()) ids.pop_back();
       result.texts.push_back(model.tokenizer().decode(ids, /*skip_special=*/true));
     }

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "arrakis/model/hooked_transformer.hpp"
+#include "perf/gpt2_shaped_config.hpp"
 
 namespace arrakis {
 namespace {
@@ -48,17 +49,7 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
   ForwardBenchmarkResult r;
   r.threads = torch::get_num_threads();
 
-  ModelConfig config;
-  config.model_name = "gpt2-small-shaped (random weights)";
-  config.n_layers = o.n_layers;
-  config.d_model = o.d_model;
-  config.n_heads = o.n_heads;
-  config.d_head = o.d_model / o.n_heads;
-  config.d_mlp = o.d_mlp;
-  config.d_vocab = o.d_vocab;
-  config.n_ctx = o.n_ctx;
-  config.act_fn = Activation::GeluTanh;
-  config.tie_word_embeddings = true;
+  const ModelConfig config = gpt2_shaped_config(o.n_layers, o.d_model, o.n_heads, o.d_mlp, o.d_vocab, o.n_ctx);
   say(fmt::format("building a {}-layer d_model {} model with random weights", o.n_layers, o.d_model));
   HookedTransformer model(config, ModelWeights::random(config, o.seed));
   r.hook_points = static_cast<int>(model.hook_names().size());

@@ -7,6 +7,7 @@
 #include "arrakis/analysis/activation_patching.hpp"
 #include "arrakis/error.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
+#include "perf/gpt2_shaped_config.hpp"
 
 namespace arrakis {
 namespace {
@@ -59,17 +60,7 @@ PatchingBenchmarkResult run_patching_benchmark(const PatchingBenchmarkOptions& o
   r.seq = o.seq;
   r.corrupt_position = o.corrupt_position;
 
-  ModelConfig config;
-  config.model_name = "gpt2-small-shaped (random weights)";
-  config.n_layers = o.n_layers;
-  config.d_model = o.d_model;
-  config.n_heads = o.n_heads;
-  config.d_head = o.d_model / o.n_heads;
-  config.d_mlp = o.d_mlp;
-  config.d_vocab = o.d_vocab;
-  config.n_ctx = o.n_ctx;
-  config.act_fn = Activation::GeluTanh;
-  config.tie_word_embeddings = true;
+  const ModelConfig config = gpt2_shaped_config(o.n_layers, o.d_model, o.n_heads, o.d_mlp, o.d_vocab, o.n_ctx);
   r.model = fmt::format("{} layers, d_model {}, {} heads, d_mlp {}, vocabulary {}", o.n_layers, o.d_model, o.n_heads,
                         o.d_mlp, o.d_vocab);
   say(fmt::format("building a model with random weights: {}", r.model));

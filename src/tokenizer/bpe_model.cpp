@@ -6,6 +6,7 @@
 #include <span>
 
 #include "arrakis/error.hpp"
+#include "tokenizer/pair_merging.hpp"
 #include "tokenizer/utf8.hpp"
 
 namespace arrakis::tok {
@@ -13,35 +14,6 @@ namespace arrakis::tok {
 namespace {
 
 constexpr char32_t kSmallCharEnd = 0x800;  // characters of at most 2 UTF-8 bytes
-
-// A pair of adjacent symbols that has a merge; stale once either side has changed.
-struct Candidate {
-  std::uint32_t rank;
-  std::int32_t left_pos;
-  std::int32_t left_id;
-  std::int32_t right_id;
-  std::int32_t merged_id;
-};
-
-// Lowest rank first; on equal ranks the leftmost first (the order Hugging Face and OpenAI merge in).
-struct LaterCandidate {
-  bool operator()(const Candidate& a, const Candidate& b) const noexcept {
-    return a.rank != b.rank ? a.rank > b.rank : a.left_pos > b.left_pos;
-  }
-};
-
-// Per-thread scratch vectors keep their capacity between words, but not the megabytes of a rare huge word.
-template <class T>
-void release_if_large(std::vector<T>& scratch) {
-  constexpr std::size_t kKeep = 1 << 14;
-  if (scratch.capacity() > kKeep) std::vector<T>().swap(scratch);
-}
-
-struct Symbol {
-  std::int32_t id;  // -1 once merged into its left neighbour
-  std::int32_t prev;
-  std::int32_t next;
-};
 
 }  // namespace
 
@@ -171,44 +143,13 @@ bool BpeModel::initial_symbols(std::string_view word, std::vector<std::int64_t>&
 }
 
 void BpeModel::merge(std::vector<std::int64_t>& ids) const {
-  if (ids.size() < 2 || merges_.empty()) return;
-  thread_local std::vector<Symbol> symbols;
-  thread_local std::vector<Candidate> heap;
-  const auto n = static_cast<std::int32_t>(ids.size());
-  symbols.resize(ids.size());
-  heap.clear();
-  for (std::int32_t i = 0; i < n; ++i) symbols[i] = {static_cast<std::int32_t>(ids[i]), i - 1, i + 1 < n ? i + 1 : -1};
-
-  const auto push_candidate = [&](std::int32_t left_pos) {
-    const Symbol& left = symbols[left_pos];
-    if (left.next < 0) return;
-    const std::int32_t right_id = symbols[left.next].id;
-    const auto it = merges_.find(pair_key(left.id, right_id));
-    if (it == merges_.end()) return;
-    heap.push_back({it->second.rank, left_pos, left.id, right_id, it->second.id});
-    std::push_heap(heap.begin(), heap.end(), LaterCandidate{});
-  };
-
-  for (std::int32_t i = 0; i + 1 < n; ++i) push_candidate(i);
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), LaterCandidate{});
-    const Candidate top = heap.back();
-    heap.pop_back();
-    Symbol& left = symbols[top.left_pos];
-    if (left.id != top.left_id || left.next < 0 || symbols[left.next].id != top.right_id) continue;  // stale
-    Symbol& right = symbols[left.next];
-    left.id = top.merged_id;
-    right.id = -1;
-    left.next = right.next;
-    if (left.next >= 0) symbols[left.next].prev = top.left_pos;
-    if (left.prev >= 0) push_candidate(left.prev);
-    push_candidate(top.left_pos);
-  }
-
-  ids.clear();
-  for (std::int32_t i = 0; i >= 0; i = symbols[i].next) ids.push_back(symbols[i].id);  // symbol 0 is never merged away
-  release_if_large(symbols);
-  release_if_large(heap);
+  if (merges_.empty()) return;
+  // Lowest rank first; on equal ranks the leftmost (the order Hugging Face and OpenAI merge in).
+  merge_adjacent_pairs<std::uint32_t>(ids, [&](std::int32_t left, std::int32_t right) {
+    const auto it = merges_.find(pair_key(left, right));
+    return it == merges_.end() ? std::nullopt
+                               : std::optional<PairMerge<std::uint32_t>>({it->second.rank, it->second.id});
+  });
 }
 
 void BpeModel::encode_word(std::string_view word, std::vector<std::int64_t>& ids) const {

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "arrakis/error.hpp"
+#include "tokenizer/pair_merging.hpp"
 #include "tokenizer/string_map.hpp"
 #include "tokenizer/utf8.hpp"
 
@@ -106,25 +107,6 @@ std::optional<unsigned char> byte_piece(std::string_view piece) {
   return static_cast<unsigned char>(value);
 }
 
-// A pair of adjacent symbols whose concatenation is a token; stale once either side has changed.
-struct Candidate {
-  float score;
-  std::int32_t left_pos;
-  std::int32_t left_id, right_id, merged_id;
-};
-
-// Highest score first; on equal scores the leftmost, as run.c's scan with a strict ">" picks.
-struct LaterCandidate {
-  bool operator()(const Candidate& a, const Candidate& b) const noexcept {
-    return a.score != b.score ? a.score < b.score : a.left_pos > b.left_pos;
-  }
-};
-
-struct Symbol {
-  std::int32_t id;
-  std::int32_t prev, next;
-};
-
 class Llama2cTokenizer final : public Tokenizer {
  public:
   Llama2cTokenizer(Vocabulary vocab, std::filesystem::path file) : vocab_(std::move(vocab)), file_(std::move(file)) {
@@ -208,45 +190,19 @@ class Llama2cTokenizer final : public Tokenizer {
       throw Error(fmt::format("token id {} is not in the vocabulary of {} tokens ({})", id, vocab_size(), describe()));
   }
 
-  // run.c's merge loop, in O(n log n): the candidate pairs in a max-heap, stale entries skipped when popped.
+  // run.c's merge loop: the highest-scoring pair first, on equal scores the leftmost (run.c's scan with a strict
+  // ">"); a pair merges when its concatenation is a piece with a score.
   void merge(std::vector<std::int64_t>& ids) const {
-    if (ids.size() < 2) return;
-    const auto n = static_cast<std::int32_t>(ids.size());
-    std::vector<Symbol> symbols(ids.size());
-    for (std::int32_t i = 0; i < n; ++i)
-      symbols[i] = {static_cast<std::int32_t>(ids[i]), i - 1, i + 1 < n ? i + 1 : -1};
-    std::vector<Candidate> heap;
     std::string pair;
-    const auto push_candidate = [&](std::int32_t left_pos) {
-      const Symbol& left = symbols[left_pos];
-      if (left.next < 0) return;
-      const std::int32_t right_id = symbols[left.next].id;
-      pair = vocab_.pieces[left.id];
-      pair += vocab_.pieces[right_id];
+    merge_adjacent_pairs<float>(ids, [&](std::int32_t left, std::int32_t right) -> std::optional<PairMerge<float>> {
+      pair = vocab_.pieces[left];
+      pair += vocab_.pieces[right];
       const auto it = ids_.find(pair);
-      if (it == ids_.end()) return;
+      if (it == ids_.end()) return std::nullopt;
       const float score = vocab_.scores[it->second];
-      if (!(score > kNoMerge)) return;
-      heap.push_back({score, left_pos, left.id, right_id, it->second});
-      std::push_heap(heap.begin(), heap.end(), LaterCandidate{});
-    };
-    for (std::int32_t i = 0; i + 1 < n; ++i) push_candidate(i);
-    while (!heap.empty()) {
-      std::pop_heap(heap.begin(), heap.end(), LaterCandidate{});
-      const Candidate top = heap.back();
-      heap.pop_back();
-      Symbol& left = symbols[top.left_pos];
-      if (left.id != top.left_id || left.next < 0 || symbols[left.next].id != top.right_id) continue;  // stale
-      Symbol& right = symbols[left.next];
-      left.id = top.merged_id;
-      right.id = -1;
-      left.next = right.next;
-      if (left.next >= 0) symbols[left.next].prev = top.left_pos;
-      if (left.prev >= 0) push_candidate(left.prev);
-      push_candidate(top.left_pos);
-    }
-    ids.clear();
-    for (std::int32_t i = 0; i >= 0; i = symbols[i].next) ids.push_back(symbols[i].id);
+      if (!(score > kNoMerge)) return std::nullopt;
+      return PairMerge<float>{-score, it->second};  // lower priority merges first
+    });
   }
 
   Vocabulary vocab_;

@@ -85,12 +85,7 @@ ModelWeights gpt_neo_weights(WeightReader& r, const ModelConfig& c, const Config
     w.blocks.push_back(std::move(blk));
   }
   w.ln_final = norm(p + "ln_f");
-  if (c.tie_word_embeddings) {
-    r.skip("lm_head.weight");
-    w.W_U = w.W_E.t();
-  } else {
-    w.W_U = matrix_from_linear(r.take("lm_head.weight", {c.d_vocab, d}));
-  }
+  w.W_U = read_unembedding(r, c, w.W_E, "lm_head.weight");
   return w;
 }
 

@@ -79,12 +79,7 @@ ModelWeights gpt_neox_weights(WeightReader& r, const ModelConfig& c, const Confi
     w.blocks.push_back(std::move(blk));
   }
   w.ln_final = norm(p + "final_layer_norm");
-  if (c.tie_word_embeddings) {
-    r.skip("embed_out.weight");
-    w.W_U = w.W_E.t();
-  } else {
-    w.W_U = matrix_from_linear(r.take("embed_out.weight", {c.d_vocab, d}, "vocab_size x hidden_size"));
-  }
+  w.W_U = read_unembedding(r, c, w.W_E, "embed_out.weight");
   return w;
 }
 

@@ -80,12 +80,7 @@ NormWeights read_norm(WeightReader& r, const ModelConfig& c, const std::string& 
 void read_embeddings_and_head(WeightReader& r, const ModelConfig& c, const std::string& prefix, ModelWeights& w) {
   w.W_E = r.take(prefix + "embed_tokens.weight", {c.d_vocab, c.d_model}, "vocab_size x hidden_size");
   w.ln_final = read_norm(r, c, prefix + "norm");
-  if (c.tie_word_embeddings) {
-    r.skip("lm_head.weight");  // some checkpoints store the tied copy anyway
-    w.W_U = w.W_E.t();
-  } else {
-    w.W_U = matrix_from_linear(r.take("lm_head.weight", {c.d_vocab, c.d_model}, "vocab_size x hidden_size"));
-  }
+  w.W_U = read_unembedding(r, c, w.W_E, "lm_head.weight");
 }
 
 ModelWeights llama_like_weights(WeightReader& r, const ModelConfig& c, const LlamaLikeTensors& t) {
