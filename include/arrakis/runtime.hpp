@@ -4,8 +4,9 @@
 
 namespace arrakis {
 
-/// Sets LibTorch's intra-op threads from the hardware (LibTorch defaults to 1 here) unless $ARRAKIS_THREADS says
-/// otherwise. Returns a warning to show the user when the BLAS is known to run slowly (empty when all is well).
+/// Installs the caching CPU allocator (runtime/cpu_memory.hpp), sets LibTorch's intra-op threads to the CPUs this process may use (LibTorch defaults to 1 here) unless
+/// $ARRAKIS_THREADS says otherwise, then chooses the BLAS kernels (select_blas_kernel, runtime/blas_kernel_choice.hpp).
+/// Returns warnings to show the user (a refused ARRAKIS_BLAS_CORETYPE, ...); empty when all is well.
 std::string configure_runtime();
 
 /// The library version ("0.1.0").

@@ -16,5 +16,6 @@ void register_attribute(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_experiments(CLI::App& app);
 void register_train_demo_model(CLI::App& app);
+void register_doctor(CLI::App& app);
 
 }  // namespace arrakis::cli

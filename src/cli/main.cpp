@@ -1,6 +1,4 @@
 // The `arrakis` command: drives the library from the shell; writes files other languages read (safetensors, JSON).
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -9,23 +7,7 @@
 #include "arrakis/runtime.hpp"
 #include "cli/commands.hpp"
 
-namespace {
-
-// OpenBLAS reads OPENBLAS_CORETYPE while loading, before main(); forcing a core type it would not pick itself halves
-// matmul speed on this machine kind. Start again without it (once; ARRAKIS_KEEP_CORETYPE=1 keeps it).
-void reexec_without_forced_coretype(char** argv) {
-  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  const char* keep = std::getenv("ARRAKIS_KEEP_CORETYPE");
-  if (!coretype || !*coretype || (keep && *keep)) return;
-  ::unsetenv("OPENBLAS_CORETYPE");
-  ::setenv("ARRAKIS_KEEP_CORETYPE", "1", 1);  // never loop
-  ::execv("/proc/self/exe", argv);           // returns only on failure: then carry on with the slower kernels
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  reexec_without_forced_coretype(argv);
   if (auto warning = arrakis::configure_runtime(); !warning.empty()) std::cerr << "arrakis: warning: " << warning << "\n";
 
   CLI::App app{"Arrakis: mechanistic interpretability for transformer language models"};
@@ -42,6 +24,7 @@ int main(int argc, char** argv) {
   arrakis::cli::register_demo(app);
   arrakis::cli::register_experiments(app);
   arrakis::cli::register_train_demo_model(app);
+  arrakis::cli::register_doctor(app);
 
   try {
     app.parse(argc, argv);

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "arrakis/error.hpp"
+#include "arrakis/runtime/blas_kernel_choice.hpp"
 #include "model/attention.hpp"
 #include "model/attention_context.hpp"
 #include "model/linear.hpp"
@@ -16,6 +17,7 @@ using torch::indexing::Slice;
 
 HookedTransformer::HookedTransformer(ModelConfig config, ModelWeights weights, std::shared_ptr<Tokenizer> tokenizer)
     : config_(std::move(config)), weights_(std::move(weights)), tokenizer_(std::move(tokenizer)) {
+  select_blas_kernel();  // once per process, before the first matmul: the right BLAS kernels for this CPU
   config_.validate();
   weights_.validate(config_);
   weights_.canonicalize_layout();
