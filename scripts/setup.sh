@@ -13,6 +13,7 @@ packages=(
   libicu-dev                             # Unicode normalization (NFC, NFKC, ...) in tokenizer pipelines
   libsentencepiece-dev libsqlite3-dev libboost-math-dev
   libssl-dev                             # SHA-256 (libcrypto) for experiment versions and tensor files
+  libdnnl-dev                            # oneDNN: the attention's small batched matmuls (LibTorch links it too)
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Test references published on the npm registry need npm (Debian's, unless the machine already has one).

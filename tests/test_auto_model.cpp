@@ -36,6 +36,28 @@ TEST_P(AutoModelFamily, BuildsASeededRandomModelThatRuns) {
   EXPECT_GT(test::max_abs_diff(logits, c.forward(tokens)), 1e-3) << "another seed must give another model";
 }
 
+// Observing is free of side effects: caching every hook point (the forward then takes the hooked paths: norms, the
+// attention, the MLP activation) gives logits bit for bit those of a plain forward, in every family and with the
+// opt-in points on.
+TEST_P(AutoModelFamily, CachingEveryHookPointLeavesTheLogitsBitIdentical) {
+  HookedAutoModel model(small(GetParam()));
+  auto tokens = torch::randint(96, {2, 9}, torch::Generator(at::detail::createCPUGenerator(3)), torch::kInt64);
+  auto plain = model.forward(tokens);
+  auto [logits, cache] = model.run_with_cache(tokens);
+  EXPECT_TRUE(torch::equal(plain, logits));
+  EXPECT_GT(cache.size(), 10u);
+  model.set_use_attn_result(true);
+  model.set_use_split_qkv_input(true);
+  auto [with_opt_in, more] = model.run_with_cache(tokens);
+  EXPECT_GT(more.size(), cache.size());
+  EXPECT_LT(test::max_abs_diff(plain, with_opt_in), 1e-5);  // per-head paths sum in another order: rounding only
+  // A pass-through hook that edits a norm's scale in place to the same value recomputes the division, exactly.
+  model.set_use_attn_result(false);
+  model.set_use_split_qkv_input(false);
+  auto guard = model.add_hook("blocks.0.ln1.hook_scale", [](const torch::Tensor& scale) { scale.mul_(1.0); });
+  EXPECT_LT(test::max_abs_diff(plain, model.forward(tokens)), 1e-5);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, AutoModelFamily,
                          ::testing::Values("gpt2", "gpt-neo", "gpt-neox", "llama", "gemma", "phi3", "qwen2", "mistral",
                                            "stable-lm"));

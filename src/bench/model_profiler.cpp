@@ -8,15 +8,8 @@
 #include <map>
 
 #include "arrakis/error.hpp"
+#include "runtime/allocator_compat.hpp"
 
-// LibTorch 2.3 made Allocator::allocate non-const and added a pure virtual copy_data.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
-#define ARRAKIS_ALLOCATE_CONST
-#define ARRAKIS_ALLOCATOR_HAS_COPY_DATA 1
-#else
-#define ARRAKIS_ALLOCATE_CONST const
-#define ARRAKIS_ALLOCATOR_HAS_COPY_DATA 0
-#endif
 
 namespace arrakis {
 namespace {

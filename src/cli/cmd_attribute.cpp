@@ -12,6 +12,7 @@
 #include "arrakis/model/loading.hpp"
 #include "arrakis/plots/heatmap.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
 #include "cli/token_input.hpp"
 
@@ -19,14 +20,15 @@ namespace arrakis::cli {
 namespace {
 
 struct AttributeArgs {
-  std::string model, metric;
+  ModelOptions model;
+  std::string metric;
   std::optional<std::string> prompt, input_ids, out, plot;
   int top_neurons = 0;
   bool json = false;
 };
 
 void run(const AttributeArgs& args) {
-  auto model = load_pretrained(args.model);
+  auto model = load_model(args.model);
   const auto& c = model.config();
   auto input = resolve_input(model, args.prompt, args.input_ids);
   const auto& ids = input.input_ids;
@@ -124,7 +126,7 @@ void run(const AttributeArgs& args) {
 void register_attribute(CLI::App& app) {
   auto args = std::make_shared<AttributeArgs>();
   auto* cmd = app.add_subcommand("attribute", "Direct logit attribution per layer and per head");
-  cmd->add_option("--model", args->model, "Model folder")->required();
+  add_model_options(cmd, args->model);
   add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--metric", args->metric,
                   "logit-diff:A,B (logit of A minus logit of B) or logprob:T (attributed through T's logit); A, B, T "

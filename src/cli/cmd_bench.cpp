@@ -8,6 +8,7 @@
 #include "arrakis/perf/forward_benchmark.hpp"
 #include "arrakis/perf/load_benchmark.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 
 namespace arrakis::cli {
 
@@ -18,22 +19,45 @@ void register_bench(CLI::App& app) {
   register_bench_patching(*bench);
   auto options = std::make_shared<ForwardBenchmarkOptions>();
   auto json = std::make_shared<bool>(false);
-  auto* forward = bench->add_subcommand("forward", "Forward and run_with_cache on a GPT-2-small-shaped model");
+  auto dtype = std::make_shared<std::string>("float32");
+  auto add_shape_options = [options](CLI::App* cmd) {
+    cmd->add_option("--layers", options->n_layers, "Layers (default 12)");
+    cmd->add_option("--d-model", options->d_model, "Model width (default 768)");
+    cmd->add_option("--heads", options->n_heads, "Heads (default 12)");
+    cmd->add_option("--d-mlp", options->d_mlp, "MLP width (default 3072)");
+    cmd->add_option("--vocab", options->d_vocab, "Vocabulary (default 50257)");
+    cmd->add_option("--batch", options->batch, "Sequences (default 8)");
+    cmd->add_option("--seq", options->seq, "Tokens per sequence (default 128)");
+    cmd->add_option("--repeats", options->repeats, "Timed rounds (default 5)")->check(CLI::PositiveNumber);
+  };
+  auto* forward = bench->add_subcommand("forward", "Forward and run_with_cache on a GPT-2-small-shaped model, "
+                                                   "against float32 sgemm of the same shapes");
   forward->add_flag("--json", *json, "Print one JSON object");
-  forward->add_option("--layers", options->n_layers, "Layers (default 12)");
-  forward->add_option("--d-model", options->d_model, "Model width (default 768)");
-  forward->add_option("--heads", options->n_heads, "Heads (default 12)");
-  forward->add_option("--d-mlp", options->d_mlp, "MLP width (default 3072)");
-  forward->add_option("--vocab", options->d_vocab, "Vocabulary (default 50257)");
-  forward->add_option("--batch", options->batch, "Sequences (default 8)");
-  forward->add_option("--seq", options->seq, "Tokens per sequence (default 128)");
-  forward->add_option("--repeats", options->repeats, "Timed runs of each kind (default 5)")->check(CLI::PositiveNumber);
-  forward->callback([options, json] {
+  forward->add_option("--dtype", *dtype, "The model's dtype: float32, bfloat16 or float16 (default float32)")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+  add_shape_options(forward);
+  forward->callback([options, json, dtype] {
     options->progress = [](const std::string& line) { std::cerr << "bench: " << line << std::endl; };
+    options->dtype = parse_dtype(*dtype);
+    // The separate-process check of the sgemm ceiling: this program, `bench sgemm` with the same shapes.
+    options->sgemm_child_command = {std::filesystem::read_symlink("/proc/self/exe").string(), "bench", "sgemm",
+                                    "--json"};
+    for (const auto& [flag, value] :
+         {std::pair{"--layers", options->n_layers}, {"--d-model", options->d_model}, {"--heads", options->n_heads},
+          {"--d-mlp", options->d_mlp}, {"--vocab", options->d_vocab}, {"--batch", options->batch},
+          {"--seq", options->seq}}) {
+      options->sgemm_child_command.emplace_back(flag);
+      options->sgemm_child_command.push_back(std::to_string(value));
+    }
     auto result = run_forward_benchmark(*options);
     if (*json) std::cout << result.to_json().dump() << "\n";
     else std::cout << result.to_table();
   });
+  auto* sgemm = bench->add_subcommand("sgemm", "Float32 sgemm of the forward benchmark's matrix shapes alone, with "
+                                               "this process' BLAS kernels");
+  sgemm->add_flag("--json", *json, "Print one JSON object (the only output)");
+  add_shape_options(sgemm);
+  sgemm->callback([options] { std::cout << run_sgemm_benchmark(*options).dump() << "\n"; });
 
   auto load_options = std::make_shared<LoadBenchmarkOptions>();
   auto load_json = std::make_shared<bool>(false);

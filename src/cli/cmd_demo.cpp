@@ -3,6 +3,7 @@
 
 #include "arrakis/demo/demo_report.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 
 namespace arrakis::cli {
 
@@ -12,7 +13,13 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--seed", options->seed, "Seed of the random sequences shown");
   cmd->add_option("--save-dir", options->save_dir,
                   "Folder where each analysis is logged as an experiment (default ./experiments)");
-  cmd->callback([options] { run_demo(std::cout, *options); });
+  auto model = std::make_shared<ModelOptions>();
+  add_dtype_device_options(cmd, *model);
+  cmd->callback([options, model] {
+    options->dtype = parse_dtype(model->dtype);
+    options->device = parse_device(model->device);
+    run_demo(std::cout, *options);
+  });
 }
 
 }  // namespace arrakis::cli

@@ -9,13 +9,14 @@
 #include "arrakis/model/generation.hpp"
 #include "arrakis/model/loading.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 #include "cli/token_input.hpp"
 
 namespace arrakis::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model;
+  ModelOptions model;
   std::optional<std::string> prompt, input_ids, stop;
   int64_t max_new_tokens = 32;
   double temperature = 1.0, top_p = 1.0;
@@ -46,7 +47,7 @@ std::vector<int64_t> parse_stop_tokens(const HookedTransformer& model, const std
 
 void generate_command(const GenerateArgs& args) {
   torch::NoGradGuard no_grad;
-  auto model = load_pretrained(args.model);
+  auto model = load_model(args.model);
   auto input = resolve_input(model, args.prompt, args.input_ids);
   GenerateOptions options;
   options.max_new_tokens = args.max_new_tokens;
@@ -102,7 +103,7 @@ void generate_command(const GenerateArgs& args) {
 void register_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Continue a prompt (key/value cache; greedy or sampled, seeded)");
-  cmd->add_option("--model", args->model, "Model folder (Hugging Face, TransformerLens or llama2.c)")->required();
+  add_model_options(cmd, args->model);
   add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Tokens to add")->check(CLI::PositiveNumber);
   cmd->add_option("--temperature", args->temperature, "Softmax temperature (0: greedy)")->check(CLI::NonNegativeNumber);

@@ -10,6 +10,7 @@
 #include "arrakis/model/loading.hpp"
 #include "arrakis/plots/heatmap.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
 #include "cli/token_input.hpp"
 
@@ -17,7 +18,7 @@ namespace arrakis::cli {
 namespace {
 
 struct HeadsArgs {
-  std::string model;
+  ModelOptions model;
   std::optional<std::string> input_ids, out, plot;
   std::optional<int64_t> period;
   int64_t offset = 0, batch = 8, repeats = 2;
@@ -26,7 +27,7 @@ struct HeadsArgs {
 };
 
 void run(const HeadsArgs& args) {
-  auto model = load_pretrained(args.model);
+  auto model = load_model(args.model);
   const auto& c = model.config();
   torch::Tensor tokens;
   int64_t period = 0, offset = args.offset;
@@ -114,7 +115,7 @@ void run(const HeadsArgs& args) {
 void register_heads(CLI::App& app) {
   auto args = std::make_shared<HeadsArgs>();
   auto* cmd = app.add_subcommand("heads", "Previous-token, duplicate-token and induction scores of every head");
-  cmd->add_option("--model", args->model, "Model folder")->required();
+  add_model_options(cmd, args->model);
   cmd->add_option("--input-ids", args->input_ids,
                   "Token ids that repeat with period --period: comma-separated (one sequence) or a .safetensors "
                   "file with int64 input_ids [batch, pos]. Default: seeded repeated random sequences");

@@ -10,6 +10,7 @@
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
 #include "cli/token_input.hpp"
 
@@ -17,14 +18,14 @@ namespace arrakis::cli {
 namespace {
 
 struct LensArgs {
-  std::string model;
+  ModelOptions model;
   std::optional<std::string> prompt, input_ids, target, out;
   int top_k = 5;
   bool incl_mid = false, final_cached_scale = false, json = false;
 };
 
 void run(const LensArgs& args) {
-  auto model = load_pretrained(args.model);
+  auto model = load_model(args.model);
   auto input = resolve_input(model, args.prompt, args.input_ids);
   const auto& ids = input.input_ids;
   LogitLensOptions options;
@@ -103,7 +104,7 @@ void run(const LensArgs& args) {
 void register_lens(CLI::App& app) {
   auto args = std::make_shared<LensArgs>();
   auto* cmd = app.add_subcommand("lens", "Logit lens: every layer's residual stream decoded at every position");
-  cmd->add_option("--model", args->model, "Model folder")->required();
+  add_model_options(cmd, args->model);
   add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--top-k", args->top_k, "Top tokens per layer and position")->check(CLI::PositiveNumber);
   cmd->add_option("--target", args->target,

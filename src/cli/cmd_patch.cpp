@@ -14,13 +14,15 @@
 #include "arrakis/model/loading.hpp"
 #include "arrakis/plots/heatmap.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 #include "cli/token_input.hpp"
 
 namespace arrakis::cli {
 namespace {
 
 struct PatchArgs {
-  std::string model, component, metric;
+  ModelOptions model;
+  std::string component, metric;
   std::optional<std::string> clean, corrupted, clean_prompt, corrupted_prompt, out, plot;
   bool by_position = false, noising = false, json = false, attribution = false, naive = false;
 };
@@ -97,7 +99,7 @@ void write_plot(const std::string& path, const PatchArgs& args, const PatchingRe
 }
 
 void patch(const PatchArgs& args) {
-  auto model = load_pretrained(args.model);
+  auto model = load_model(args.model);
   auto clean = read_run(model, args.clean, args.clean_prompt, "clean");
   auto corrupted = read_run(model, args.corrupted, args.corrupted_prompt, "corrupted");
   if (clean.input_ids.sizes() != corrupted.input_ids.sizes())
@@ -185,7 +187,7 @@ void register_patch(CLI::App& app) {
   auto args = std::make_shared<PatchArgs>();
   auto* cmd = app.add_subcommand("patch", "Activation patching (or --attribution patching) between a clean and a "
                                           "corrupted input, by layer x position or layer x head");
-  cmd->add_option("--model", args->model, "Hugging Face or TransformerLens-format model folder")->required();
+  add_model_options(cmd, args->model);
   const char* ids_help = "Comma-separated ids (one sequence) or a .safetensors file holding int64 input_ids [batch, "
                          "pos] (and optionally attention_mask)";
   cmd->add_option("--clean", args->clean, ids_help);

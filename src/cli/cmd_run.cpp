@@ -7,20 +7,21 @@
 #include "arrakis/model/loading.hpp"
 #include "arrakis/runtime.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 #include "cli/token_input.hpp"
 
 namespace arrakis::cli {
 namespace {
 
 struct RunArgs {
-  std::string model;
+  ModelOptions model;
   std::optional<std::string> prompt, input_ids, names, out;
   int top_k = 5;
 };
 
 void run(const RunArgs& args) {
   torch::NoGradGuard no_grad;
-  auto model = load_pretrained(args.model);
+  auto model = load_model(args.model);
   auto input = resolve_input(model, args.prompt, args.input_ids);
   ForwardOptions options;
   options.attention_mask = input.attention_mask;
@@ -73,7 +74,7 @@ void run(const RunArgs& args) {
 void register_run(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand("run", "Run a model on a prompt or token ids; print the top-k next tokens");
-  cmd->add_option("--model", args->model, "Hugging Face or TransformerLens-format model folder")->required();
+  add_model_options(cmd, args->model);
   add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--names", args->names, "Cache only hook points whose name matches this regex");
   cmd->add_option("--out", args->out, "Write input_ids, logits and the cached activations to this .safetensors file");

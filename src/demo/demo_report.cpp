@@ -244,6 +244,8 @@ const std::vector<std::function<void(DemoContext&)>> kAnalyses = {
 void run_demo(std::ostream& out, const DemoOptions& options) {
   torch::NoGradGuard no_grad;
   auto model = load_demo_model();
+  if (options.dtype != model.config().dtype) model.to(options.dtype);
+  if (options.device != model.device()) model.to(options.device);
   InterpretabilityBench bench(model, options.save_dir);
   bench.set_seed(options.seed);
   const auto& c = model.config();

@@ -2,7 +2,9 @@
 
 #include <limits>
 
+#include "model/attention_matmul.hpp"
 #include "model/linear.hpp"
+#include "model/onednn_ops.hpp"
 #include "model/norm.hpp"
 
 namespace arrakis {
@@ -21,8 +23,7 @@ torch::Tensor attention_forward(const ModelConfig& config, int layer, const Atte
                                 const AttentionInputs& in, const AttentionContext& ctx, const HookRegistry& hooks,
                                 const BlockHookIds& ids, KeyValueCache* kv_cache, bool per_head_result) {
   const int64_t batch = ctx.batch, pos = ctx.query_len;
-  const int64_t n_heads = config.n_heads, kv_heads = config.kv_heads(), d_head = config.d_head;
-  const int64_t group = n_heads / kv_heads;
+  const int64_t n_heads = config.n_heads, d_head = config.d_head;
 
   auto q = hooks.run(ids.q, project_to_heads(in.query, w.W_Q, w.b_Q));  // [batch, pos, heads, d_head]
   auto k = hooks.run(ids.k, project_to_heads(in.key, w.W_K, w.b_K));
@@ -54,29 +55,23 @@ torch::Tensor attention_forward(const ModelConfig& config, int layer, const Atte
     keys = past_k;
     values = past_v;
   }
-  const int64_t n_keys = keys.size(2);
-
-  // Grouped-query attention without repeating keys: the `group` query heads sharing key/value head j are
-  // heads j*group .. j*group+group-1 (Hugging Face's repeat_kv order), so [batch, heads, pos, d] regroups as
-  // [batch, kv_heads, group * pos, d].
-  auto queries = q.permute({0, 2, 1, 3}).reshape({batch, kv_heads, group * pos, d_head});
-  auto scores = torch::matmul(queries, keys.transpose(-1, -2)).view({batch, n_heads, pos, n_keys});
+  auto scores = attention_scores(q, keys);  // [batch, heads, pos, keys]
   double scale = config.effective_attn_scale();
   if (config.scale_attn_by_inverse_layer_idx) scale *= static_cast<double>(layer + 1);
   if (scale != 1.0) scores.div_(scale);
-  scores.masked_fill_(ctx.blocked_for(config.attn_window(layer)), -std::numeric_limits<double>::infinity());
+  scores.add_(ctx.mask_bias_for(config.attn_window(layer)));  // -inf where masked (13x faster than masked_fill_)
   scores = hooks.run(ids.attn_scores, scores);
 
   torch::Tensor pattern;
-  if (scores.scalar_type() == torch::kFloat32 || scores.scalar_type() == torch::kFloat64)
+  if (onednn_suits(scores, scores))
+    pattern = onednn_softmax_last_dim(scores);
+  else if (scores.scalar_type() == torch::kFloat32 || scores.scalar_type() == torch::kFloat64)
     pattern = torch::softmax(scores, -1);
   else  // half precision: normalize in float32, as the reference implementations do
     pattern = torch::softmax(scores, -1, torch::kFloat32).to(scores.scalar_type());
   pattern = hooks.run(ids.pattern, pattern);
 
-  auto z = torch::matmul(pattern.reshape({batch, kv_heads, group * pos, n_keys}), values)
-               .view({batch, n_heads, pos, d_head})
-               .permute({0, 2, 1, 3});  // [batch, pos, heads, d_head]
+  auto z = attention_mix(pattern, values);  // [batch, pos, heads, d_head]
   z = hooks.run(ids.z, z);
 
   if (per_head_result) {

@@ -1,5 +1,6 @@
 #include "model/attention_context.hpp"
 
+#include <limits>
 #include <set>
 
 namespace arrakis {
@@ -43,7 +44,9 @@ AttentionContext make_attention_context(const ModelConfig& config, int64_t batch
     } else {
       allowed = allowed.unsqueeze(0);                                                 // [1, q, keys]
     }
-    ctx.blocked[w] = allowed.logical_not().unsqueeze(1);                            // [b|1, 1, q, keys]
+    auto bias = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(device));
+    ctx.mask_bias[w] = bias.masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity())
+                           .unsqueeze(1);                                                 // [b|1, 1, q, keys]
   }
   return ctx;
 }

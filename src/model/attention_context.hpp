@@ -14,9 +14,11 @@ struct AttentionContext {
   int64_t batch = 0, query_len = 0, past_len = 0;
   torch::Tensor positions;                 // [batch, query_len] absolute positions (padding not counted)
   std::optional<RotaryAngles> rotary;      // rotary models only
-  std::map<int64_t, torch::Tensor> blocked;  // window -> [batch or 1, 1, query_len, past_len + query_len], true = masked
+  /// window -> [batch or 1, 1, query_len, past_len + query_len] in the model's dtype: 0 where a query may attend, -inf
+  /// where it may not (added to the scores: the same result as masked_fill, an order of magnitude faster).
+  std::map<int64_t, torch::Tensor> mask_bias;
 
-  const torch::Tensor& blocked_for(int64_t window) const { return blocked.at(window); }
+  const torch::Tensor& mask_bias_for(int64_t window) const { return mask_bias.at(window); }
 };
 
 /// `full_mask`: [batch, past_len + query_len] (1 = real token) or undefined when nothing is padded.

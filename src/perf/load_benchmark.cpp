@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "arrakis/error.hpp"
+#include "perf/child_process.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
 
@@ -35,29 +36,11 @@ double file_mb(const fs::path& dir) {
   return static_cast<double>(bytes) / (1 << 20);
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 LoadMeasurement measure_in_child(const LoadBenchmarkOptions& o, const fs::path& dir, const std::string& dtype) {
-  if (o.child_command.empty()) throw Error("bench load: no child command to measure in");
-  std::string command;
-  for (const auto& arg : o.child_command) command += shell_quote(arg) + " ";
-  command += "--model " + shell_quote(dir.string()) + " --dtype " + dtype;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) throw Error(fmt::format("bench load: cannot start {}", command));
-  std::string output, last;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
-  const int status = ::pclose(pipe);
-  std::istringstream lines(output);
-  for (std::string line; std::getline(lines, line);)
-    if (!line.empty()) last = line;
-  if (status != 0 || last.empty() || last.front() != '{')
-    throw Error(fmt::format("bench load: the {} measurement failed (exit status {}): {}", dtype, status, output));
-  return LoadMeasurement::from_json(nlohmann::json::parse(last));
+  auto command = o.child_command;
+  for (const std::string& arg : {std::string("--model"), dir.string(), std::string("--dtype"), dtype})
+    command.push_back(arg);
+  return LoadMeasurement::from_json(run_child_for_json(command, {}, "bench load (" + dtype + ")"));
 }
 
 }  // namespace

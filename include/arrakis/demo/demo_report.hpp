@@ -6,6 +6,8 @@
 // running the demo twice gives one version per analysis with two runs each. The figures go to
 // `save_dir/demo-report.html` (self-contained: open it in a browser).
 #include <cstdint>
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <ostream>
 
@@ -15,6 +17,8 @@ struct DemoOptions {
   uint64_t seed = 2026;   // the random sequences shown
   int64_t batch = 16;
   std::filesystem::path save_dir = "experiments";  // where the analyses are logged
+  torch::Dtype dtype = torch::kFloat32;            // the embedded model is moved to this dtype and device
+  torch::Device device = torch::kCPU;
 };
 
 /// Writes the report to `out`. Throws arrakis::Error when the build has no embedded model, or when save_dir holds
