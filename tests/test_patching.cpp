@@ -79,6 +79,10 @@ void expect_every_component_matches(const std::string& fixture) {
     options.by_position = c.by_position;
     options.metric_reads_last_position = true;
     auto fast = expect_fast_equals_naive(model, pair, last_logit_diff, options, what + " (minimal pair)");
+    // Reading only the metric's two logits gives the same values.
+    options.metric_reads_tokens = {17, 42};
+    expect_fast_equals_naive(model, pair, last_logit_diff, options, what + " (minimal pair, two logits)");
+    options.metric_reads_tokens.clear();
     // Shapes: [layer, pos], [layer, head] or [layer, pos, head]; k and v have one head per key/value head.
     const int64_t heads = patch_heads(config, c.component);
     std::vector<int64_t> shape = !is_head_component(c.component) ? std::vector<int64_t>{config.n_layers, 7}

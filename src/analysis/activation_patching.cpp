@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <map>
 
 #include "analysis/patching_cells.hpp"
@@ -35,11 +37,20 @@ struct Sweep {
   KeyValueCache target_kv;
 };
 
-// Rows of one batched forward: cells × prompts × recomputed positions. Bounded so the activations and the logits
-// held at once stay within a few hundred MB; small batches are merged because below a few hundred rows the
-// matmuls are bound by reading the weights, not by arithmetic.
+// The fast path runs every cell's patched forward block by block, all cells together: at block l the cells whose
+// patch point lies in block l join the cells still running from earlier blocks, so each block's matmuls see the rows
+// of many cells at once (large, efficient products) while each cell recomputes only its own positions first..end.
+// Per block, the running cells are stacked into a few batched forwards of that one block: cells are grouped so that
+// the positions a group recomputes beyond what its cells need (the group starts at its smallest `first`) stay under a
+// quarter, or the group is small.
+struct Running {
+  const Plan* plan = nullptr;
+  torch::Tensor resid;  // [batch, n_pos - first, d_model]: the residual stream entering the next block
+};
+
 struct BatchLimits {
-  int64_t max_rows = 0, max_logit_rows = 0, min_rows = 256;
+  int64_t max_rows = 0, max_logit_rows = 0, min_rows = 32;
+  int64_t max_state_bytes = int64_t{1} << 29;  // residual streams of the cells in flight at once (512 MB)
 };
 
 BatchLimits batch_limits(const Sweep& s) {
@@ -50,96 +61,217 @@ BatchLimits batch_limits(const Sweep& s) {
   return limits;
 }
 
-// Runs `chunk` (cells with one start layer and hook, sorted by `first` descending) as one forward; returns each
-// cell's mean metric.
-std::vector<double> run_chunk(Sweep& s, const std::vector<const Plan*>& chunk) {
+// One batched forward of block `layer` for `group` (sorted by `first`, descending); entering cells get their splice.
+void run_block_group(Sweep& s, int layer, std::vector<Running*>& group) {
   auto& model = s.model;
-  const auto& config = model.config();
-  const int n_layers = static_cast<int>(config.n_layers);
-  const int64_t n = static_cast<int64_t>(chunk.size()), batch = s.runs.batch, n_pos = s.runs.n_pos;
-  const int start = chunk.front()->start_layer;
-  const int64_t first = chunk.back()->first;  // the smallest: every cell recomputes from here
+  const int n_layers = static_cast<int>(model.config().n_layers);
+  const int64_t n = static_cast<int64_t>(group.size()), batch = s.runs.batch, n_pos = s.runs.n_pos;
+  const int64_t first = group.back()->plan->first;  // the smallest: the group recomputes from here
   const int64_t len = n_pos - first;
+  const auto& target_resid = s.target_cache.at("resid_pre", layer);  // (block 0's is the embedding of the tokens)
 
-  torch::Tensor input = start == 0 ? s.runs.target_tokens.narrow(1, first, len).repeat({n, 1})
-                                   : s.target_cache.at("resid_pre", start).narrow(1, first, len).repeat({n, 1, 1});
+  // Each cell's input: the target run's residual stream for positions first..own first - 1 (which its patch cannot
+  // have changed), then its own.
+  // Block 0 starts from tokens: every cell enters there, from the target run's tokens.
+  torch::Tensor input;
+  if (layer == 0) {
+    input = s.runs.target_tokens.narrow(1, first, len).repeat({n, 1});
+  } else {
+    std::vector<torch::Tensor> inputs;
+    inputs.reserve(group.size());
+    for (auto* cell : group) {
+      const int64_t own = cell->plan->first;
+      if (!cell->resid.defined()) inputs.push_back(target_resid.narrow(1, first, len));
+      else if (own == first) inputs.push_back(cell->resid);
+      else inputs.push_back(torch::cat({target_resid.narrow(1, first, own - first), cell->resid}, 1));
+    }
+    input = torch::cat(inputs, 0);  // [n * batch, len, d_model]
+  }
+
   ForwardOptions forward;
-  forward.start_at_layer = start;
-  if (s.options.metric_reads_last_position) forward.stop_at_layer = n_layers;
+  forward.start_at_layer = layer;
+  forward.stop_at_layer = layer + 1;
   KeyValueCache kv;
   if (first > 0) {  // the positions before `first` are the target run's: attend to its keys and values
-    kv.keys.resize(n_layers);
-    kv.values.resize(n_layers);
-    for (int l = start; l < n_layers; ++l) {
-      kv.keys[l] = s.target_kv.keys[l].narrow(2, 0, first).repeat({n, 1, 1, 1});
-      kv.values[l] = s.target_kv.values[l].narrow(2, 0, first).repeat({n, 1, 1, 1});
-    }
-    for (int l = 0; l < start; ++l) {  // never read (those layers do not run); only the cache's length is
-      kv.keys[l] = kv.keys[start];
-      kv.values[l] = kv.values[start];
-    }
+    kv.keys.assign(n_layers, {});
+    kv.values.assign(n_layers, {});
+    kv.keys[layer] = s.target_kv.keys[layer].narrow(2, 0, first).repeat({n, 1, 1, 1});
+    kv.values[layer] = s.target_kv.values[layer].narrow(2, 0, first).repeat({n, 1, 1, 1});
+    kv.keys[0] = kv.keys[layer];  // only the cache's length is read from layer 0
     if (s.runs.target_mask.defined()) kv.attention_mask = s.runs.target_mask.narrow(1, 0, first).repeat({n, 1});
     forward.kv_cache = &kv;
   }
   if (s.runs.target_mask.defined()) forward.attention_mask = s.runs.target_mask.narrow(1, first, len).repeat({n, 1});
 
-  // Component kind for slicing: resid_post patches may run as resid_pre of the next layer (same tensor shape).
+  // Cells whose patch point is in this block splice their source activation in (a hook per distinct point).
   const PatchComponent kind = s.options.component;
-  auto out = model.run_with_hooks(input, {{chunk.front()->hook, [&](const torch::Tensor& act) {
-                                             for (int64_t i = 0; i < n; ++i)
-                                               patching::splice(act.narrow(0, i * batch, batch), *chunk[i]->source,
-                                                                kind, chunk[i]->cell, first);
-                                           }}},
-                                  forward);
-
-  std::vector<double> values;
-  values.reserve(chunk.size());
-  if (s.options.metric_reads_last_position) {
-    auto logits = model.unembed(model.ln_final(out.narrow(1, len - 1, 1)));  // [n * batch, 1, vocab]
-    for (int64_t i = 0; i < n; ++i)
-      values.push_back(patching::metric_mean(s.metric, logits.narrow(0, i * batch, batch), batch).item<double>());
-  } else {
-    auto before = s.target_logits.narrow(1, 0, first);
-    for (int64_t i = 0; i < n; ++i) {
-      auto logits = torch::cat({before, out.narrow(0, i * batch, batch)}, 1);
-      values.push_back(patching::metric_mean(s.metric, logits, batch).item<double>());
-    }
+  std::map<std::string, std::vector<int64_t>> entering;  // hook -> indices into group
+  for (int64_t i = 0; i < n; ++i)
+    if (!group[i]->resid.defined()) entering[group[i]->plan->hook].push_back(i);
+  // In the last block a last-position metric needs only the last position's output; the others give keys and values.
+  const bool last_only = layer == n_layers - 1 && s.options.metric_reads_last_position && entering.empty();
+  if (last_only) forward.last_block_query_positions = 1;
+  NamedHooks hooks;
+  for (const auto& [hook, members] : entering)
+    hooks.emplace_back(hook, [&, members = members](const torch::Tensor& act) {
+      for (int64_t i : members)
+        patching::splice(act.narrow(0, i * batch, batch), *group[i]->plan->source, kind, group[i]->plan->cell, first);
+    });
+  auto out = model.run_with_hooks(input, hooks, forward);  // [n * batch, len, d_model]
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t own = group[i]->plan->first;
+    auto rows = out.narrow(0, i * batch, batch);
+    group[i]->resid = last_only ? rows : rows.narrow(1, own - first, n_pos - own);
   }
-  return values;
+}
+
+// Groups the running cells of one block (sorted by `first`, descending) into batched forwards.
+std::vector<std::vector<Running*>> group_cells(std::vector<Running*>& cells, const BatchLimits& limits,
+                                               int64_t batch, int64_t n_pos) {
+  std::sort(cells.begin(), cells.end(), [](const Running* a, const Running* b) {
+    if (a->plan->first != b->plan->first) return a->plan->first > b->plan->first;
+    return a->plan->index < b->plan->index;
+  });
+  std::vector<std::vector<Running*>> groups;
+  std::size_t i = 0;
+  while (i < cells.size()) {
+    std::vector<Running*> group{cells[i]};
+    int64_t useful = n_pos - cells[i]->plan->first;  // positions the cells need recomputed (summed over cells)
+    for (std::size_t j = i + 1; j < cells.size(); ++j) {
+      const int64_t n = static_cast<int64_t>(group.size()) + 1, len = n_pos - cells[j]->plan->first;
+      const int64_t rows = n * batch * len;
+      if (rows > limits.max_rows) break;
+      // Merging recomputes positions some cells do not need; accept at most 25% of that, unless the batch is small.
+      if (rows > limits.min_rows && 4 * n * len > 5 * (useful + len)) break;
+      group.push_back(cells[j]);
+      useful += len;
+    }
+    i += group.size();
+    groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+// The metric of every finished cell, from its final residual stream.
+void finish_cells(Sweep& s, std::vector<Running>& cells, double* out, const BatchLimits& limits) {
+  auto& model = s.model;
+  const int64_t batch = s.runs.batch;
+  if (!s.options.metric_reads_last_position) {
+    for (auto& cell : cells) {
+      const int64_t first = cell.plan->first;
+      auto logits = torch::cat({s.target_logits.narrow(1, 0, first), model.unembed(model.ln_final(cell.resid))}, 1);
+      out[cell.plan->index] = patching::metric_mean(s.metric, logits, batch).item<double>();
+    }
+    return;
+  }
+  const auto& tokens = s.options.metric_reads_tokens;
+  torch::Tensor W_U, b_U, columns;
+  if (!tokens.empty()) {  // only the logits the metric reads: a few columns of the unembedding
+    columns = torch::tensor(tokens, torch::kInt64).to(model.device());
+    W_U = model.weights().W_U.index_select(1, columns);
+    if (model.weights().b_U.defined()) b_U = model.weights().b_U.index_select(0, columns);
+  }
+  const int64_t per_chunk = std::max<int64_t>(1, limits.max_logit_rows / batch);
+  for (std::size_t start = 0; start < cells.size(); start += per_chunk) {
+    const std::size_t end = std::min(cells.size(), start + per_chunk);
+    std::vector<torch::Tensor> last;
+    for (std::size_t i = start; i < end; ++i) last.push_back(cells[i].resid.narrow(1, -1, 1));
+    auto normalized = model.ln_final(torch::cat(last, 0));  // [cells * batch, 1, d_model]
+    torch::Tensor logits;
+    if (tokens.empty()) {
+      logits = model.unembed(normalized);
+    } else {
+      auto picked = torch::matmul(normalized, W_U);
+      if (b_U.defined()) picked = picked + b_U;
+      logits = torch::full({normalized.size(0), 1, model.config().vocab_out()}, std::nan(""), picked.options());
+      logits.index_copy_(2, columns, picked);
+    }
+    for (std::size_t i = start; i < end; ++i)
+      out[cells[i].plan->index] =
+          patching::metric_mean(s.metric, logits.narrow(0, static_cast<int64_t>(i - start) * batch, batch), batch)
+              .item<double>();
+  }
+}
+
+// Runs `plans` (one wave: their residual streams fit the memory bound) block by block.
+void run_wave(Sweep& s, std::vector<Running>& cells, double* out, const BatchLimits& limits,
+              const std::function<void(int64_t)>& report) {
+  const int n_layers = static_cast<int>(s.model.config().n_layers);
+  int first_layer = n_layers;
+  for (const auto& cell : cells) first_layer = std::min(first_layer, cell.plan->start_layer);
+  for (int layer = first_layer; layer < n_layers; ++layer) {
+    std::vector<Running*> active;
+    for (auto& cell : cells)
+      if (cell.plan->start_layer <= layer) active.push_back(&cell);
+    // In the last block, cells already running can skip all but the last position (see run_block_group); those that
+    // start there cannot (their splice needs every position), so they run apart.
+    std::vector<Running*> starting;
+    if (layer == n_layers - 1 && s.options.metric_reads_last_position) {
+      auto starts_here = [&](const Running* cell) { return cell->plan->start_layer == layer; };
+      std::copy_if(active.begin(), active.end(), std::back_inserter(starting), starts_here);
+      std::erase_if(active, starts_here);
+    }
+    for (auto* cells_of_block : {&active, &starting})
+      for (auto& group : group_cells(*cells_of_block, limits, s.runs.batch, s.runs.n_pos))
+        run_block_group(s, layer, group);
+    active.insert(active.end(), starting.begin(), starting.end());
+    report(static_cast<int64_t>(active.size()));
+  }
+  finish_cells(s, cells, out, limits);
 }
 
 void run_fast(Sweep& s, std::vector<Plan>& plans, torch::Tensor& values, int64_t done, int64_t total) {
   const auto limits = batch_limits(s);
-  const int64_t batch = s.runs.batch, n_pos = s.runs.n_pos;
-  // By start layer and hook (one batch runs one hook), then latest first position first, so a batch's cells
-  // recompute similar spans.
+  const int n_layers = static_cast<int>(s.model.config().n_layers);
+  const int64_t row_bytes = s.runs.batch * s.model.config().d_model * 4;
+  // Waves of cells whose residual streams fit the memory bound, earliest patch points first.
   std::sort(plans.begin(), plans.end(), [](const Plan& a, const Plan& b) {
     if (a.start_layer != b.start_layer) return a.start_layer < b.start_layer;
-    if (a.hook != b.hook) return a.hook < b.hook;
-    return a.first > b.first;
+    return a.index < b.index;
   });
+  // Progress counts cell-blocks: a cell starting at block L is n_layers - L of them.
+  int64_t work_total = 0, work_done = 0;
+  for (const auto& plan : plans) work_total += n_layers - plan.start_layer;
+  const int64_t to_run = static_cast<int64_t>(plans.size());
+  auto report = [&](int64_t cell_blocks) {
+    work_done += cell_blocks;
+    if (s.options.progress && work_total > 0) s.options.progress(done + to_run * work_done / work_total, total);
+  };
   auto* out = values.data_ptr<double>();
   std::size_t i = 0;
   while (i < plans.size()) {
-    std::vector<const Plan*> chunk{&plans[i]};
-    int64_t useful = n_pos - plans[i].first;  // positions the cells need recomputed (summed over cells)
-    for (std::size_t j = i + 1;
-         j < plans.size() && plans[j].start_layer == plans[i].start_layer && plans[j].hook == plans[i].hook; ++j) {
-      const int64_t n = static_cast<int64_t>(chunk.size()) + 1, len = n_pos - plans[j].first;
-      const int64_t rows = n * batch * len;
-      const int64_t logit_rows = s.options.metric_reads_last_position ? n * batch : rows;
-      if (rows > limits.max_rows || logit_rows > limits.max_logit_rows) break;
-      // Merging recomputes positions some cells do not need; accept at most 25% of that, unless the batch is small.
-      if (rows > limits.min_rows && 4 * n * len > 5 * (useful + len)) break;
-      chunk.push_back(&plans[j]);
-      useful += len;
+    std::vector<Running> wave;
+    int64_t bytes = 0;
+    for (; i < plans.size(); ++i) {
+      const int64_t cell_bytes = row_bytes * (s.runs.n_pos - plans[i].first);
+      if (!wave.empty() && bytes + cell_bytes > limits.max_state_bytes) break;
+      wave.push_back({&plans[i], {}});
+      bytes += cell_bytes;
     }
-    auto chunk_values = run_chunk(s, chunk);
-    for (std::size_t k = 0; k < chunk.size(); ++k) out[chunk[k]->index] = chunk_values[k];
-    i += chunk.size();
-    done += static_cast<int64_t>(chunk.size());
-    if (s.options.progress) s.options.progress(done, total);
+    run_wave(s, wave, out, limits, report);
   }
+}
+
+// The work an exact cell cannot avoid once its patch changes positions first..end from block `start` on (see
+// PatchingResult::necessary_gflop): per prompt and position, each block's projections, attention over the keys that
+// position sees, and MLP; then the unembedding of the positions the metric reads.
+double necessary_flop(const Sweep& s, int start, int64_t first) {
+  const auto& c = s.model.config();
+  const double d = static_cast<double>(c.d_model), q = static_cast<double>(c.n_heads * c.d_head);
+  const double kv = static_cast<double>(c.kv_heads() * c.d_head);
+  double per_position = 2 * d * q + 2 * 2 * d * kv + 2 * q * d;
+  if (c.has_mlp()) per_position += 2 * d * static_cast<double>(c.d_mlp) * (c.gated_mlp ? 3 : 2);
+  double flop = 0;
+  for (int l = start; l < c.n_layers; ++l) {
+    const int64_t window = c.attn_window(l);
+    for (int64_t p = first; p < s.runs.n_pos; ++p) {
+      const int64_t keys = window > 0 ? std::min(p + 1, window) : p + 1;
+      flop += per_position + 2 * 2 * q * static_cast<double>(keys);
+    }
+  }
+  const int64_t read = s.options.metric_reads_last_position ? 1 : s.runs.n_pos - first;
+  flop += 2 * d * static_cast<double>(c.vocab_out()) * static_cast<double>(read);
+  return flop * static_cast<double>(s.runs.batch);
 }
 
 void run_naive(Sweep& s, const std::vector<Plan>& plans, torch::Tensor& values, int64_t done, int64_t total) {
@@ -209,20 +341,23 @@ PatchingResult activation_patching(HookedTransformer& model, const PatchingRuns&
     const Cell& cell = grid.cells[i];
     const auto& name = component_names[cell.layer];
     Plan plan{i, cell, cell.layer, name, &s.source_cache[name], 0};
+    if (!changed[cell.layer].defined())
+      changed[cell.layer] = patching::changed_positions(s.source_cache[name], s.target_cache[name], component);
+    const int64_t first = patching::first_changed_position(changed[cell.layer], cell);
+    // resid_post of block L is resid_pre of block L + 1 (the same tensor): the blocks after the patch start there.
+    const int after_patch = component == PatchComponent::ResidPost ? cell.layer + 1 : cell.layer;
+    if (first >= 0) result.necessary_gflop += necessary_flop(s, after_patch, first) / 1e9;
     if (fast) {
       // Equal source and target activations make the patched run the target run: nothing to compute.
-      if (!changed[cell.layer].defined())
-        changed[cell.layer] = patching::changed_positions(s.source_cache[name], s.target_cache[name], component);
-      plan.first = patching::first_changed_position(changed[cell.layer], cell);
-      if (plan.first < 0) {
+      if (first < 0) {
         values[i] = target_metric;
         ++result.cells_unchanged;
         continue;
       }
-      // resid_post of block L is resid_pre of block L + 1 (the same tensor): starting there skips block L.
-      if (component == PatchComponent::ResidPost && cell.layer + 1 < n_layers) {
-        plan.start_layer = cell.layer + 1;
-        plan.hook = patch_hook_name(config, PatchComponent::ResidPre, cell.layer + 1);
+      plan.first = first;
+      if (after_patch < n_layers && after_patch != cell.layer) {
+        plan.start_layer = after_patch;
+        plan.hook = patch_hook_name(config, PatchComponent::ResidPre, after_patch);
       }
     }
     plans.push_back(std::move(plan));

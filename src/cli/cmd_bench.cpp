@@ -28,7 +28,7 @@ void register_bench(CLI::App& app) {
     cmd->add_option("--vocab", options->d_vocab, "Vocabulary (default 50257)");
     cmd->add_option("--batch", options->batch, "Sequences (default 8)");
     cmd->add_option("--seq", options->seq, "Tokens per sequence (default 128)");
-    cmd->add_option("--repeats", options->repeats, "Timed rounds (default 5)")->check(CLI::PositiveNumber);
+    cmd->add_option("--repeats", options->repeats, "Timed rounds (default 7)")->check(CLI::PositiveNumber);
   };
   auto* forward = bench->add_subcommand("forward", "Forward and run_with_cache on a GPT-2-small-shaped model, "
                                                    "against float32 sgemm of the same shapes");

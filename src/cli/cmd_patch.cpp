@@ -136,6 +136,7 @@ void patch(const PatchArgs& args) {
     options.noising = args.noising;
     options.method = args.naive ? PatchingMethod::Naive : PatchingMethod::Fast;
     options.metric_reads_last_position = metric.kind != "loss";
+    if (metric.kind == "logit-diff") options.metric_reads_tokens = {metric.answer, metric.wrong};
     options.progress = progress_line();
     result = activation_patching(model, runs, metric.metric, options);
   }
@@ -167,7 +168,8 @@ void patch(const PatchArgs& args) {
                           {"direction", args.noising ? "noising" : "denoising"},
                           {"quantity", quantity},
                           {"cells", result.cells},
-                          {"cells_unchanged", result.cells_unchanged}};
+                          {"cells_unchanged", result.cells_unchanged},
+                          {"necessary_gflop", result.necessary_gflop}};
     std::cout << out.dump() << "\n";
     return;
   }

@@ -168,7 +168,7 @@ void HookRegistry::clear() {
 
 std::size_t HookRegistry::size() const { return table_->count; }
 bool HookRegistry::has_hooks() const { return table_->count > 0; }
-void HookRegistry::set_position_offset(int64_t offset) { table_->position_offset = offset; }
+void HookRegistry::set_position_offset(int64_t offset) const { table_->position_offset = offset; }
 
 torch::Tensor HookRegistry::run_hooks(int id, torch::Tensor x) const {
   const auto& t = *table_;

@@ -173,7 +173,7 @@ torch::Tensor HookedTransformer::unembed(const torch::Tensor& normalized) const 
 }
 
 torch::Tensor HookedTransformer::run_block(int layer, torch::Tensor resid, const AttentionContext& ctx,
-                                           KeyValueCache* kv) {
+                                           KeyValueCache* kv, int64_t query_positions) {
   const auto& c = config_;
   const auto& w = weights_.blocks[layer];
   const auto& ids = block_hooks_[layer];
@@ -193,8 +193,13 @@ torch::Tensor HookedTransformer::run_block(int layer, torch::Tensor resid, const
   } else {
     inputs.query = inputs.key = inputs.value = ln1(resid);
   }
-  auto attn_out = hooks_.run(
-      ids.attn_out, attention_forward(c, layer, w.attn, inputs, ctx, hooks_, ids, kv, use_attn_result_));
+  auto attn_out = hooks_.run(ids.attn_out, attention_forward(c, layer, w.attn, inputs, ctx, hooks_, ids, kv,
+                                                             use_attn_result_, query_positions));
+  if (query_positions > 0) {  // from here on only the last query_positions positions
+    const int64_t pos = resid.size(1);
+    resid = resid.narrow(1, pos - query_positions, query_positions);
+    inputs.query = inputs.query.narrow(1, pos - query_positions, query_positions);
+  }
 
   if (!c.has_mlp()) return hooks_.run(ids.resid_post, resid + attn_out);
 
@@ -260,7 +265,10 @@ torch::Tensor HookedTransformer::forward(const torch::Tensor& input, const Forwa
   auto ctx = make_attention_context(c, batch, pos, past, full_mask, device(), c.dtype);
   hooks_.set_position_offset(past);
   if (start == 0) resid = embed(tokens, ctx);
-  for (int l = start; l < stop; ++l) resid = run_block(l, std::move(resid), ctx, kv);
+  const int64_t keep = options.last_block_query_positions;
+  if (keep < 0 || keep > pos)
+    throw Error(fmt::format("last_block_query_positions {} is not 0..{} (the positions of this forward)", keep, pos));
+  for (int l = start; l < stop; ++l) resid = run_block(l, std::move(resid), ctx, kv, l == stop - 1 ? keep : 0);
   // stop_at_layer == n_layers returns the final residual stream (before ln_final), as in TransformerLens.
   if (options.stop_at_layer >= 0) return resid;
   return final_logits(resid);

@@ -116,7 +116,7 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
   r.blas_core = detect_blas_library().core;
 
   const ModelConfig config = gpt2_shaped_config(o.n_layers, o.d_model, o.n_heads, o.d_mlp, o.d_vocab, o.n_ctx);
-  r.dtype = c10::toString(o.dtype);
+  r.dtype = o.dtype == torch::kBFloat16 ? "bfloat16" : o.dtype == torch::kFloat16 ? "float16" : "float32";
   say(fmt::format("building a {}-layer d_model {} model with random weights ({})", o.n_layers, o.d_model, r.dtype));
   HookedTransformer model(config, ModelWeights::random(config, o.seed));
   if (o.dtype != torch::kFloat32) model.to(o.dtype);
@@ -138,10 +138,11 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
   // move it by +-10% within seconds here) hits both sides of a ratio alike.
   std::vector<double> forward_times, cache_times, sgemm_times, forward_ratios, cache_ratios;
   for (int i = 0; i < o.repeats; ++i) {
+    const double sgemm_before = sgemm.time_once();
     auto start = std::chrono::steady_clock::now();
     { auto logits = model(tokens); }
     forward_times.push_back(seconds_since(start));
-    sgemm_times.push_back(sgemm.time_once());
+    sgemm_times.push_back((sgemm_before + sgemm.time_once()) / 2);  // on both sides of the forward it is held against
     start = std::chrono::steady_clock::now();
     { auto cached = model.run_with_cache(tokens); }
     cache_times.push_back(seconds_since(start));
@@ -154,9 +155,13 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
 
   if (!o.sgemm_child_command.empty() && !r.blas_core.empty()) {
     say(fmt::format("the same sgemm in a separate process with OPENBLAS_CORETYPE={} forced", r.blas_core));
-    auto child = run_child_for_json(o.sgemm_child_command,
-                                    {"OPENBLAS_CORETYPE=" + r.blas_core, "ARRAKIS_KEEP_CORETYPE=1"}, "bench sgemm");
-    r.separate_process_sgemm_gflops = child.at("sgemm_gflops").get<double>();
+    // Twice, keeping the faster: a burst of load elsewhere on the host can slow one short run.
+    for (int i = 0; i < 2; ++i) {
+      auto child = run_child_for_json(o.sgemm_child_command,
+                                      {"OPENBLAS_CORETYPE=" + r.blas_core, "ARRAKIS_KEEP_CORETYPE=1"}, "bench sgemm");
+      r.separate_process_sgemm_gflops =
+          std::max(r.separate_process_sgemm_gflops, child.at("sgemm_gflops").get<double>());
+    }
     r.best_sgemm_vs_separate_process = r.best_sgemm_gflops / r.separate_process_sgemm_gflops;
   }
 

@@ -38,6 +38,10 @@ struct PatchingResult {
   double clean_metric = 0, corrupted_metric = 0;  // mean metric of the unpatched runs
   int64_t cells = 0;           // patch variants in the sweep
   int64_t cells_unchanged = 0; // of those, variants whose source and target activations are identical (no forward)
+  /// The floating-point work no exact sweep can avoid: for each cell whose patch changes something, from the first
+  /// position p it changes, the blocks after the patch point on positions p..end (matmuls and attention), and the
+  /// unembedding of the positions the metric reads. What `arrakis bench patching` holds the fast path's time against.
+  double necessary_gflop = 0;
 };
 
 enum class PatchingMethod {
@@ -57,6 +61,10 @@ struct ActivationPatchingOptions {
   /// The metric reads only the last position's logits (as logit-diff, logprob and kl at position -1 do): the fast
   /// path then unembeds only that position and passes logits [batch, 1, vocab].
   bool metric_reads_last_position = false;
+  /// With metric_reads_last_position: the metric reads only these vocabulary entries (as a logit difference reads
+  /// its two tokens). The fast path then computes only those logits; every other entry it hands the metric is NaN,
+  /// so a metric that reads more shows it. Empty: every logit.
+  std::vector<int64_t> metric_reads_tokens;
   /// Fast path: most rows (cells × prompts × recomputed positions) in one batched forward; 0 = automatic (bounds the
   /// logits held at once to a few hundred MB).
   int64_t max_batch_rows = 0;

@@ -76,7 +76,8 @@ class HookRegistry {
   }
   bool has_hooks() const;
   /// The position offset hooks see in HookPoint::position_offset for the forward about to run.
-  void set_position_offset(int64_t offset);
+  /// (Per-forward state, not a change to the registry: const so the forward's parts can move it as they run.)
+  void set_position_offset(int64_t offset) const;
 
  private:
   torch::Tensor run_hooks(int id, torch::Tensor x) const;

@@ -35,6 +35,12 @@ struct ForwardOptions {
   /// Past keys and values (read, then extended with this forward's positions). Its attention mask covers the past
   /// positions; `attention_mask` above covers the new ones.
   KeyValueCache* kv_cache = nullptr;
+  /// When > 0, the last block this forward runs computes its output only for the last N positions: the earlier ones
+  /// contribute their keys and values, nothing else (what a metric of the last position needs from the last block).
+  /// In that block the hook points from the queries on (hook_q, scores, pattern, z, result, attn_out, resid_mid, the
+  /// MLP's, resid_post) hold those N positions, with HookPoint::position_offset counting from the first of them; the
+  /// output holds N positions.
+  int64_t last_block_query_positions = 0;
 };
 
 struct CacheOptions {
@@ -120,7 +126,8 @@ class HookedTransformer {
 
  private:
   void declare_hook_points();
-  torch::Tensor run_block(int layer, torch::Tensor resid, const AttentionContext& ctx, KeyValueCache* kv);
+  torch::Tensor run_block(int layer, torch::Tensor resid, const AttentionContext& ctx, KeyValueCache* kv,
+                          int64_t query_positions);
   torch::Tensor embed(const torch::Tensor& tokens, const AttentionContext& ctx);
   torch::Tensor final_logits(const torch::Tensor& resid);
   void check_tokens(const torch::Tensor& tokens, int64_t past) const;

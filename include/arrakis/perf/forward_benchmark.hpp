@@ -18,7 +18,7 @@ struct ForwardBenchmarkOptions {
   int64_t n_layers = 12, d_model = 768, n_heads = 12, d_mlp = 3072, d_vocab = 50257, n_ctx = 1024;
   int64_t batch = 8, seq = 128;
   torch::Dtype dtype = torch::kFloat32;  // the model's dtype (the sgemm ceiling is float32 either way)
-  int repeats = 5;         // timed rounds (medians are reported), after one warm-up round
+  int repeats = 7;         // timed rounds (medians are reported), after one warm-up round
   uint64_t seed = 0;
   /// `arrakis bench sgemm` as argv: the separate-process check of the sgemm ceiling (skipped when empty).
   std::vector<std::string> sgemm_child_command;
