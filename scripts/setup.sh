@@ -49,8 +49,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# OpenBLAS picks its kernels from the CPU; a forced OPENBLAS_CORETYPE makes it slower on this machine kind.
-unset OPENBLAS_CORETYPE
 if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi

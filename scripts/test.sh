@@ -2,6 +2,5 @@
 # Runs the test suite (building first if sources changed). Tests needing ../shared skip without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-unset OPENBLAS_CORETYPE
 cmake --build build
 ctest --test-dir build --output-on-failure

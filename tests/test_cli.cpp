@@ -65,6 +65,31 @@ TEST(Cli, BadInputIsAClearErrorAndExitStatusOne) {
   EXPECT_NE(result.output.find("has no tokenizer"), std::string::npos) << result.output;
 }
 
+// --dtype and --device, shared by every model-loading command: a half-precision run works; an absent device and an
+// unknown dtype are clear errors naming the option (Debian's LibTorch has no CUDA; with a CUDA LibTorch and no GPU the
+// message is the same).
+TEST(Cli, DtypeAndDeviceOptions) {
+  const auto model_dir = (test::source_dir() / "assets/demo-model").string();
+  auto half = run_cli("run --model " + model_dir + " --input-ids 0,5,6,7,0,5,6 --dtype bfloat16 --top-k 1");
+  ASSERT_EQ(half.status, 0) << half.output;
+  EXPECT_NE(half.output.find("next token after position 6"), std::string::npos) << half.output;
+  if (!torch::cuda::is_available()) {
+    auto cuda = run_cli("run --model " + model_dir + " --input-ids 1,2 --device cuda");
+    EXPECT_EQ(cuda.status, 1);
+    EXPECT_NE(cuda.output.find("--device cuda: no CUDA device is available"), std::string::npos) << cuda.output;
+  }
+  auto index = run_cli("heads --model " + model_dir + " --device cuda:x");
+  EXPECT_EQ(index.status, 1);
+  EXPECT_NE(index.output.find("the CUDA device index must be a number"), std::string::npos) << index.output;
+  auto dtype = run_cli("lens --model " + model_dir + " --input-ids 1,2 --dtype int8");
+  EXPECT_EQ(dtype.status, 1);
+  EXPECT_NE(dtype.output.find("--dtype \"int8\": not a dtype"), std::string::npos) << dtype.output;
+  auto demo = run_cli("demo --device tpu");
+  EXPECT_EQ(demo.status, 1);
+  EXPECT_NE(demo.output.find("--device \"tpu\": unknown device (use cpu, cuda or cuda:N)"), std::string::npos)
+      << demo.output;
+}
+
 TEST(Cli, DemoRunsWithNoArguments) {
   auto result = run_cli("demo --save-dir " + test::temp_dir("cli-demo").string());
   ASSERT_EQ(result.status, 0) << result.output;

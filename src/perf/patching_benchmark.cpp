@@ -28,11 +28,11 @@ PatchingSweepTiming time_sweep(HookedTransformer& model, const PatchingRuns& run
   auto start = std::chrono::steady_clock::now();
   activation_patching(model, runs, metric, options);
   t.fast_first_s = seconds_since(start);
-  const double sgemm_before = measure_sgemm_gflops(0.3);
+  const double sgemm_before = measure_sgemm_gflops(0.3, SgemmStatistic::Median);
   start = std::chrono::steady_clock::now();
   auto fast = activation_patching(model, runs, metric, options);
   t.fast_s = seconds_since(start);
-  t.best_sgemm_gflops = (sgemm_before + measure_sgemm_gflops(0.3)) / 2;
+  t.best_sgemm_gflops = (sgemm_before + measure_sgemm_gflops(0.3, SgemmStatistic::Median)) / 2;
   t.necessary_gflop = fast.necessary_gflop;
   t.efficiency = t.necessary_gflop / t.fast_s / t.best_sgemm_gflops;
   say(fmt::format("{}: naive path (one full forward per cell, {} cells)", what, fast.cells));

@@ -109,7 +109,7 @@ DoctorReport run_doctor(const DoctorOptions& options) {
   r.blas = detect_blas_library();  // after the choice: the core in use now
   r.threads = read_threads(r.blas);
   r.sgemm_shape = "1024x768 @ 768x3072";
-  r.sgemm_gflops = measure_sgemm_gflops(options.sgemm_seconds);
+  r.sgemm_gflops = measure_sgemm_gflops(options.sgemm_seconds, SgemmStatistic::Median);
   r.load_average = read_load_average();
   r.devices.cuda_available = torch::cuda::is_available();
   r.devices.cuda_devices = r.devices.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
