@@ -17,11 +17,12 @@ namespace arrakis::test {
 /// The project root (set by CMake).
 inline std::filesystem::path source_dir() { return ARRAKIS_SOURCE_DIR; }
 
-/// ../shared beside the project root (or $ARRAKIS_SHARED_DIR); empty when absent.
+/// ../shared beside the project root (or $ARRAKIS_SHARED_DIR); empty when absent. A folder without the shared
+/// index (README.md) counts as absent, so `ARRAKIS_SHARED_DIR=$(mktemp -d)` runs the suite as a fresh clone would.
 inline std::filesystem::path shared_dir() {
-  if (const char* env = std::getenv("ARRAKIS_SHARED_DIR"); env && *env) return env;
-  auto dir = source_dir().parent_path() / "shared";
-  return std::filesystem::is_directory(dir) ? dir : std::filesystem::path{};
+  std::filesystem::path dir = source_dir().parent_path() / "shared";
+  if (const char* env = std::getenv("ARRAKIS_SHARED_DIR"); env && *env) dir = env;
+  return std::filesystem::is_regular_file(dir / "README.md") ? dir : std::filesystem::path{};
 }
 
 /// A fresh empty temporary folder for one test.
