@@ -1,7 +1,7 @@
 #pragma once
 // What every test file shares: where ../shared and the project's own test data are, and skipping without ../shared.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <array>
 #include <cstdio>

@@ -3,23 +3,12 @@
 #include <fmt/format.h>
 
 #include "arrakis/error.hpp"
+#include "arrakis/model/norm_semantics.hpp"
 
 namespace arrakis {
 namespace {
 
-bool is_layer_norm(NormType t) { return t == NormType::LayerNorm || t == NormType::LayerNormPre; }
-
-torch::Tensor norm_gain(NormType type, const NormWeights& w) {
-  switch (type) {
-    case NormType::LayerNorm:
-    case NormType::RMSNorm:
-      return w.w;
-    case NormType::RMSNormOnePlus:
-      return w.w + 1;
-    default:
-      return {};
-  }
-}
+bool is_layer_norm(NormType t) { return norm_semantics(t).centres; }
 
 // Reading weights [heads, d_model, d_head] with ln1's gain folded into their d_model rows.
 torch::Tensor reader(const HookedTransformer& model, int layer, const torch::Tensor& W, const CircuitOptions& o) {

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/analysis/residual_stream.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/model/norm_semantics.hpp"
 
 namespace arrakis {
 namespace {
@@ -15,19 +17,23 @@ PosSlice to_pos_slice(const ReadPosition& position) {
 }  // namespace
 
 LogitAttribution direct_logit_attribution(const HookedTransformer& model, const ActivationCache& cache,
-                                          const torch::Tensor& logits, const torch::Tensor& answer,
-                                          const torch::Tensor& wrong, const ReadPosition& position, bool neurons) {
+                                          const torch::Tensor& logits, const LogitAttributionOptions& options) {
   const auto& c = model.config();
+  if (!options.answer.defined()) throw Error("direct logit attribution: no answer token given (options.answer)");
+  const torch::Tensor &answer = options.answer, &wrong = options.wrong;
+  const ReadPosition& position = options.position;
+  const bool neurons = options.neurons;
   const auto slice = to_pos_slice(position);
   LogitAttribution out;
 
-  auto layers = decompose_resid(model, cache, -1, false, ResidMode::All, true, slice);
+  auto layers = decompose_resid(model, cache, {.pos_slice = slice});
   out.component_labels = layers.labels;
-  out.components = logit_attrs(model, cache, layers.components, answer, wrong, slice);  // [n, batch]
+  out.components = logit_attrs(model, cache, layers.components, answer, {wrong, slice});  // [n, batch]
   const int64_t batch = out.components.size(1);
 
-  auto heads = stack_head_results(model, cache, -1, false, slice);
-  out.heads = logit_attrs(model, cache, heads.components, answer, wrong, slice).reshape({c.n_layers, c.n_heads, batch});
+  auto heads = stack_head_results(model, cache, {.pos_slice = slice});
+  out.heads =
+      logit_attrs(model, cache, heads.components, answer, {wrong, slice}).reshape({c.n_layers, c.n_heads, batch});
 
   if (neurons && c.has_mlp()) {
     // post[b, n] * (W_out[n] · direction[b]) / scale[b], without materialising every neuron's output vector. The
@@ -40,12 +46,12 @@ LogitAttribution direct_logit_attribution(const HookedTransformer& model, const 
       auto W_out = model.weights().blocks[l].mlp.W_out;  // [d_mlp, d_model]
       auto post = slice.apply(cache.at("post", l), 1);  // [batch, d_mlp]
       auto written = W_out.to(post.device(), post.scalar_type());
-      if (c.normalization == NormType::LayerNorm || c.normalization == NormType::LayerNormPre)
+      if (norm_semantics(c.normalization).centres)
         written = written - written.mean(-1, /*keepdim=*/true);
       auto along = torch::matmul(written, directions.to(post.device(), post.scalar_type()).t());  // [d_mlp, batch]
       auto attribution = post.t() * along;
-      if (c.normalization != NormType::None)
-        attribution = attribution / slice.apply(cache["ln_final.hook_scale"], 1).reshape({1, batch});
+      if (norm_semantics(c.normalization).present)
+        attribution = attribution / slice.apply(cache[hook_name(HookKind::LnFinalScale)], 1).reshape({1, batch});
       per_layer.push_back(attribution);
     }
     out.neurons = torch::stack(per_layer);
@@ -64,16 +70,14 @@ LogitAttribution direct_logit_attribution(const HookedTransformer& model, const 
 }
 
 LogitAttribution run_direct_logit_attribution(HookedTransformer& model, const torch::Tensor& tokens,
-                                              const torch::Tensor& answer, const torch::Tensor& wrong,
-                                              const ReadPosition& position, bool neurons,
-                                              const torch::Tensor& attention_mask) {
+                                              const LogitAttributionOptions& options) {
   torch::NoGradGuard no_grad;
   ForwardOptions forward;
-  forward.attention_mask = attention_mask;
-  auto filter = names_matching(
-      "^hook_(pos_)?embed$|hook_(attn|mlp)_out$|attn\\.hook_z$|mlp\\.hook_post$|^ln_final\\.hook_scale$");
+  forward.attention_mask = options.attention_mask;
+  auto filter = hook_kinds({HookKind::Embed, HookKind::PosEmbed, HookKind::AttnOut, HookKind::MlpOut, HookKind::Z,
+                             HookKind::MlpPost, HookKind::LnFinalScale});
   auto [logits, cache] = model.run_with_cache(tokens, filter, forward);
-  return direct_logit_attribution(model, cache, logits, answer, wrong, position, neurons);
+  return direct_logit_attribution(model, cache, logits, options);
 }
 
 }  // namespace arrakis

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -21,7 +23,8 @@ torch::Tensor lagged_diagonal_mean(const torch::Tensor& pattern, int64_t lag, in
 
 }  // namespace
 
-HeadScores layer_head_scores(const torch::Tensor& pattern, int64_t period, int64_t offset) {
+HeadScores layer_head_scores(const torch::Tensor& pattern, const RepeatPeriod& repeats) {
+  const int64_t period = repeats.period, offset = repeats.offset;
   if (pattern.dim() != 4 || pattern.size(2) != pattern.size(3))
     throw Error(fmt::format("head scores need a pattern [batch, heads, pos, pos], got {} dimensions", pattern.dim()));
   if (period < 1) throw Error(fmt::format("head scores: the period must be at least 1, got {}", period));
@@ -37,7 +40,8 @@ HeadScores layer_head_scores(const torch::Tensor& pattern, int64_t period, int64
   return s;
 }
 
-HeadScores head_scores(HookedTransformer& model, const torch::Tensor& tokens, int64_t period, int64_t offset) {
+HeadScores head_scores(HookedTransformer& model, const torch::Tensor& tokens, const RepeatPeriod& repeats) {
+  const int64_t period = repeats.period, offset = repeats.offset;
   const auto& c = model.config();
   if (tokens.dim() != 2) throw Error("head scores: tokens must be [batch, pos]");
   if (offset + period >= tokens.size(1))
@@ -46,9 +50,9 @@ HeadScores head_scores(HookedTransformer& model, const torch::Tensor& tokens, in
   torch::NoGradGuard no_grad;
   std::vector<HeadScores> layers(c.n_layers);
   {
-    auto guard = model.add_hook(names_matching("attn\\.hook_pattern$"), [&](const torch::Tensor& pattern,
+    auto guard = model.add_hook(hook_kinds({HookKind::Pattern}), [&](const torch::Tensor& pattern,
                                                                              const HookPoint& point) {
-      layers.at(point.layer) = layer_head_scores(pattern, period, offset);
+      layers.at(point.layer) = layer_head_scores(pattern, repeats);
     });
     model.forward(tokens);
   }
@@ -61,16 +65,16 @@ HeadScores head_scores(HookedTransformer& model, const torch::Tensor& tokens, in
           stack(&HeadScores::entropy)};
 }
 
-torch::Tensor repeated_random_sequences(int64_t batch, int64_t period, int64_t repeats, int64_t low, int64_t high,
-                                        uint64_t seed, std::optional<int64_t> bos) {
+torch::Tensor repeated_random_sequences(const RepeatedSequencesOptions& o) {
+  const int64_t batch = o.batch, period = o.period, repeats = o.repeats, low = o.low, high = o.high;
   if (batch < 1 || period < 1 || repeats < 2)
     throw Error(fmt::format("repeated random sequences need batch >= 1, period >= 1 and repeats >= 2 (got {}, {}, {})",
                             batch, period, repeats));
   if (high <= low) throw Error(fmt::format("repeated random sequences: empty token range [{}, {})", low, high));
-  auto generator = at::detail::createCPUGenerator(seed);
+  auto generator = seeded_generator(o.seed);
   auto segment = torch::randint(low, high, {batch, period}, generator, torch::kInt64);
   auto tokens = segment.repeat({1, repeats});
-  if (bos) tokens = torch::cat({torch::full({batch, 1}, *bos, torch::kInt64), tokens}, 1);
+  if (o.bos) tokens = torch::cat({torch::full({batch, 1}, *o.bos, torch::kInt64), tokens}, 1);
   return tokens;
 }
 

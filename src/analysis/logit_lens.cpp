@@ -2,42 +2,34 @@
 
 #include <fmt/format.h>
 
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/analysis/residual_stream.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/model/norm_semantics.hpp"
 
 namespace arrakis {
 namespace {
 
 // The final norm's weight and bias on an already normalised stream.
 torch::Tensor final_affine(const HookedTransformer& model, const torch::Tensor& normalized) {
-  const auto& ln = model.weights().ln_final;
-  switch (model.config().normalization) {
-    case NormType::LayerNorm:
-      return ln.b.defined() ? normalized * ln.w + ln.b : normalized * ln.w;
-    case NormType::RMSNorm:
-      return normalized * ln.w;
-    case NormType::RMSNormOnePlus:
-      return normalized * (ln.w + 1);
-    default:
-      return normalized;
-  }
+  return norm_affine(model.config().normalization, model.weights().ln_final, normalized);
 }
 
 }  // namespace
 
 LogitLens logit_lens(const HookedTransformer& model, const ActivationCache& cache, const LogitLensOptions& options) {
   if (options.top_k < 1) throw Error(fmt::format("logit lens: top_k must be at least 1, got {}", options.top_k));
-  auto streams = accumulated_resid(model, cache, -1, options.incl_mid);
+  auto streams = accumulated_resid(model, cache, {.incl_mid = options.incl_mid});
   const int64_t n = streams.components.size(0);
   const int64_t vocab = model.config().vocab_out();
   const int64_t k = std::min<int64_t>(options.top_k, vocab);
   const bool cached = options.final_cached_scale && model.config().normalization != NormType::None;
 
   auto decode = [&](const torch::Tensor& resid) {
-    auto normalized = cached ? final_affine(model, apply_ln_to_stack(model, cache, resid.unsqueeze(0), -1, false, {},
-                                                                     ApplyLn::CachedScale)
-                                                       .squeeze(0))
-                             : model.ln_final(resid);
+    auto normalized =
+        cached ? final_affine(model, apply_ln_to_stack(model, cache, resid.unsqueeze(0), {.mode = ApplyLn::CachedScale})
+                                         .squeeze(0))
+               : model.ln_final(resid);
     return model.unembed(normalized).to(torch::kFloat32);  // [batch, pos, vocab]
   };
 
@@ -72,13 +64,15 @@ LogitLens logit_lens(const HookedTransformer& model, const ActivationCache& cach
   return lens;
 }
 
-LogitLens run_logit_lens(HookedTransformer& model, const torch::Tensor& tokens, const LogitLensOptions& options,
-                         const torch::Tensor& attention_mask) {
+LogitLens run_logit_lens(HookedTransformer& model, const torch::Tensor& tokens, const LogitLensOptions& options) {
   torch::NoGradGuard no_grad;
   ForwardOptions forward;
-  forward.attention_mask = attention_mask;
+  forward.attention_mask = options.attention_mask;
   auto [logits, cache] =
-      model.run_with_cache(tokens, names_matching("hook_resid_(pre|mid|post)$|^ln_final\\.hook_scale$"), forward);
+      model.run_with_cache(tokens,
+                           hook_kinds({HookKind::ResidPre, HookKind::ResidMid, HookKind::ResidPost,
+                                       HookKind::LnFinalScale}),
+                           forward);
   return logit_lens(model, cache, options);
 }
 

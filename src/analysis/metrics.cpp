@@ -189,6 +189,21 @@ int64_t parse_token(std::string_view spelling, const HookedTransformer& model, s
   }
 }
 
+std::string_view to_string(MetricKind kind) {
+  switch (kind) {
+    case MetricKind::LogitDiff: return "logit-diff";
+    case MetricKind::Logprob: return "logprob";
+    case MetricKind::Loss: return "loss";
+    case MetricKind::Kl: return "kl";
+  }
+  return "?";
+}
+
+std::vector<int64_t> ParsedMetric::reads_tokens() const {
+  if (kind == MetricKind::LogitDiff) return {answer, wrong};
+  return {};
+}
+
 ParsedMetric parse_metric(std::string_view spec, const HookedTransformer& model, const MetricContext& context) {
   ParsedMetric parsed;
   parsed.spec = std::string(spec);
@@ -196,9 +211,8 @@ ParsedMetric parse_metric(std::string_view spec, const HookedTransformer& model,
   std::string kind = trim(spec.substr(0, colon));
   std::string_view args = colon == std::string_view::npos ? std::string_view{} : spec.substr(colon + 1);
   const auto where = fmt::format("metric '{}'", spec);
-  parsed.kind = kind;
   if (kind == "logit-diff" || kind == "logit_diff") {
-    parsed.kind = "logit-diff";
+    parsed.kind = MetricKind::LogitDiff;
     auto comma = args.find(',');
     if (colon == std::string_view::npos || comma == std::string_view::npos)
       throw Error(fmt::format("{}: write logit-diff:A,B (A and B token ids or single-token texts)", where));
@@ -206,14 +220,17 @@ ParsedMetric parse_metric(std::string_view spec, const HookedTransformer& model,
     parsed.wrong = parse_token(token_spelling(args.substr(comma + 1)), model, where + " token B");
     parsed.metric = logit_diff_metric(parsed.answer, parsed.wrong, context.position);
   } else if (kind == "logprob") {
+    parsed.kind = MetricKind::Logprob;
     if (colon == std::string_view::npos || args.empty())
       throw Error(fmt::format("{}: write logprob:T (T a token id or a single-token text)", where));
     parsed.answer = parse_token(token_spelling(args), model, where + " token");
     parsed.metric = logprob_metric(parsed.answer, context.position);
   } else if (kind == "loss") {
+    parsed.kind = MetricKind::Loss;
     if (!context.tokens.defined()) throw Error(fmt::format("{}: the loss needs the tokens of the run", where));
     parsed.metric = loss_metric(context.tokens, context.attention_mask);
   } else if (kind == "kl") {
+    parsed.kind = MetricKind::Kl;
     if (!context.reference_logits.defined())
       throw Error(fmt::format("{}: KL needs reference logits (e.g. the clean run's)", where));
     parsed.metric = kl_metric(context.reference_logits, context.position);

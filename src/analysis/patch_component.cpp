@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "arrakis/error.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/model/config.hpp"
 #include "arrakis/util/closest_names.hpp"
 
@@ -59,30 +60,33 @@ bool is_head_component(PatchComponent component) {
   }
 }
 
+HookKind patch_hook_kind(PatchComponent component) {
+  switch (component) {
+    case PatchComponent::ResidPre: return HookKind::ResidPre;
+    case PatchComponent::ResidMid: return HookKind::ResidMid;
+    case PatchComponent::ResidPost: return HookKind::ResidPost;
+    case PatchComponent::AttnOut: return HookKind::AttnOut;
+    case PatchComponent::MlpOut: return HookKind::MlpOut;
+    case PatchComponent::Z: return HookKind::Z;
+    case PatchComponent::Q: return HookKind::Q;
+    case PatchComponent::K: return HookKind::K;
+    case PatchComponent::V: return HookKind::V;
+    case PatchComponent::Pattern: return HookKind::Pattern;
+  }
+  throw Error("unknown patching component");
+}
+
 std::string patch_hook_name(const ModelConfig& config, PatchComponent component, int layer) {
   if (layer < 0 || layer >= config.n_layers)
     throw Error(fmt::format("layer {} is not a layer of the model (0..{})", layer, config.n_layers - 1));
-  auto block = [&](std::string_view part) { return fmt::format("blocks.{}.{}", layer, part); };
-  switch (component) {
-    case PatchComponent::ResidPre: return block("hook_resid_pre");
-    case PatchComponent::ResidMid:
-      if (!config.has_mlp() || config.parallel_attn_mlp)
-        throw Error(fmt::format("component resid_mid: the model has no {} (attention-only or parallel attention and "
-                                "MLP blocks have no residual stream between them)", block("hook_resid_mid")));
-      return block("hook_resid_mid");
-    case PatchComponent::ResidPost: return block("hook_resid_post");
-    case PatchComponent::AttnOut: return block("hook_attn_out");
-    case PatchComponent::MlpOut:
-      if (!config.has_mlp())
-        throw Error(fmt::format("component mlp_out: the model is attention-only (no {})", block("hook_mlp_out")));
-      return block("hook_mlp_out");
-    case PatchComponent::Z: return block("attn.hook_z");
-    case PatchComponent::Q: return block("attn.hook_q");
-    case PatchComponent::K: return block("attn.hook_k");
-    case PatchComponent::V: return block("attn.hook_v");
-    case PatchComponent::Pattern: return block("attn.hook_pattern");
-  }
-  throw Error("unknown patching component");
+  const HookKind kind = patch_hook_kind(component);
+  if (!model_has(config, kind))
+    throw Error(fmt::format("component {}: the model has no {} ({})", patch_component_name(component),
+                            hook_name(kind, layer),
+                            kind == HookKind::ResidMid ? "attention-only or parallel attention and MLP blocks have no "
+                                                         "residual stream between them"
+                                                       : "the model is attention-only"));
+  return hook_name(kind, layer);
 }
 
 int64_t patch_heads(const ModelConfig& config, PatchComponent component) {

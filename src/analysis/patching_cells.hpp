@@ -1,7 +1,7 @@
 #pragma once
 // What activation, attribution and path patching share: the cells of a sweep, copying a cell's activation from one
 // run into another, and checking the two runs.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <string>

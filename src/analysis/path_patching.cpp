@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "analysis/patching_cells.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/error.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
 
@@ -14,8 +15,10 @@ namespace arrakis {
 namespace {
 
 std::string receiver_hook(const PathReceiver& r) {
-  const char* input = r.input == PathReceiver::Input::Q ? "q" : r.input == PathReceiver::Input::K ? "k" : "v";
-  return fmt::format("blocks.{}.hook_{}_input", r.layer, input);
+  const HookKind input = r.input == PathReceiver::Input::Q   ? HookKind::QInput
+                         : r.input == PathReceiver::Input::K ? HookKind::KInput
+                                                             : HookKind::VInput;
+  return hook_name(input, r.layer);
 }
 
 // Restores the model's split q/k/v setting when the sweep ends (or throws).

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/model/head.hpp"
+#include "arrakis/model/norm_semantics.hpp"
 
 namespace arrakis {
 namespace {
@@ -15,7 +18,7 @@ int resolve_layer(const HookedTransformer& model, int layer, const char* functio
   return layer;
 }
 
-bool has_resid_mid(const ModelConfig& c) { return c.has_mlp() && !c.parallel_attn_mlp; }
+bool has_resid_mid(const ModelConfig& c) { return model_has(c, HookKind::ResidMid); }
 
 void check_mlp_input(const HookedTransformer& model, int layer, bool mlp_input, const char* function) {
   if (!mlp_input) return;
@@ -35,19 +38,10 @@ torch::Tensor resid_at(const HookedTransformer& model, const ActivationCache& ca
 
 // The gain the final norm multiplies the normalised stream by, or undefined when there is none.
 torch::Tensor final_norm_gain(const HookedTransformer& model) {
-  const auto& w = model.weights().ln_final.w;
-  switch (model.config().normalization) {
-    case NormType::LayerNorm:
-    case NormType::RMSNorm:
-      return w;
-    case NormType::RMSNormOnePlus:
-      return w + 1;
-    default:
-      return {};
-  }
+  return norm_gain(model.config().normalization, model.weights().ln_final);
 }
 
-bool centres(NormType type) { return type == NormType::LayerNorm || type == NormType::LayerNormPre; }
+bool centres(NormType type) { return norm_semantics(type).centres; }
 
 // Heads of one layer as [heads, batch, (pos), d_model].
 torch::Tensor head_results(const HookedTransformer& model, const ActivationCache& cache, int l,
@@ -79,7 +73,9 @@ ResidualStack finish(const HookedTransformer& model, const ActivationCache& cach
                      ApplyLn apply_ln, const char* function) {
   if (parts.empty()) throw Error(fmt::format("{}: no components before layer {}", function, layer));
   auto stack = torch::cat(parts, 0);
-  if (apply_ln != ApplyLn::None) stack = apply_ln_to_stack(model, cache, stack, layer, mlp_input, pos_slice, apply_ln);
+  if (apply_ln != ApplyLn::None)
+    stack = apply_ln_to_stack(model, cache, stack,
+                              {.layer = layer, .mlp_input = mlp_input, .pos_slice = pos_slice, .mode = apply_ln});
   return {stack, std::move(labels)};
 }
 
@@ -134,16 +130,19 @@ torch::Tensor PosSlice::apply(const torch::Tensor& x, int64_t pos_dim) const {
 }
 
 torch::Tensor apply_ln_to_stack(const HookedTransformer& model, const ActivationCache& cache,
-                                const torch::Tensor& stack, int layer, bool mlp_input, const PosSlice& pos_slice,
-                                ApplyLn mode) {
+                                const torch::Tensor& stack, const ApplyLnOptions& options) {
   const auto& c = model.config();
+  int layer = options.layer;
+  const bool mlp_input = options.mlp_input;
+  const PosSlice& pos_slice = options.pos_slice;
+  const ApplyLn mode = options.mode;
   if (c.normalization == NormType::None || mode == ApplyLn::None) return stack;
   layer = resolve_layer(model, layer, "apply_ln_to_stack");
   auto x = centres(c.normalization) ? stack - stack.mean(-1, /*keepdim=*/true) : stack;
   if (mode == ApplyLn::Recompute) return x / (x.pow(2).mean(-1, /*keepdim=*/true) + c.eps).sqrt();
   std::string name;
   if (layer == c.n_layers) {
-    name = "ln_final.hook_scale";
+    name = hook_name(HookKind::LnFinalScale);
   } else {
     check_mlp_input(model, layer, mlp_input, "apply_ln_to_stack");
     name = act_name("scale", layer, mlp_input ? "ln2" : "ln1");
@@ -157,9 +156,13 @@ torch::Tensor apply_ln_to_stack(const HookedTransformer& model, const Activation
   return x / scale;
 }
 
-ResidualStack accumulated_resid(const HookedTransformer& model, const ActivationCache& cache, int layer,
-                                bool incl_mid, const PosSlice& pos_slice, ApplyLn apply_ln, bool mlp_input) {
+ResidualStack accumulated_resid(const HookedTransformer& model, const ActivationCache& cache,
+                                const AccumulatedResidOptions& options) {
   const auto& c = model.config();
+  int layer = options.layer;
+  const bool incl_mid = options.incl_mid, mlp_input = options.mlp_input;
+  const PosSlice& pos_slice = options.pos_slice;
+  const ApplyLn apply_ln = options.apply_ln;
   layer = resolve_layer(model, layer, "accumulated_resid");
   check_mlp_input(model, layer, mlp_input, "accumulated_resid");
   std::vector<torch::Tensor> parts;
@@ -181,10 +184,14 @@ ResidualStack accumulated_resid(const HookedTransformer& model, const Activation
                 "accumulated_resid");
 }
 
-ResidualStack decompose_resid(const HookedTransformer& model, const ActivationCache& cache, int layer,
-                              bool mlp_input, ResidMode mode, bool incl_embeds, const PosSlice& pos_slice,
-                              ApplyLn apply_ln) {
+ResidualStack decompose_resid(const HookedTransformer& model, const ActivationCache& cache,
+                              const DecomposeResidOptions& options) {
   const auto& c = model.config();
+  int layer = options.layer;
+  const bool mlp_input = options.mlp_input, incl_embeds = options.incl_embeds;
+  const ResidMode mode = options.mode;
+  const PosSlice& pos_slice = options.pos_slice;
+  const ApplyLn apply_ln = options.apply_ln;
   layer = resolve_layer(model, layer, "decompose_resid");
   check_mlp_input(model, layer, mlp_input, "decompose_resid");
   const bool attn = mode != ResidMode::Mlp, mlp = mode != ResidMode::Attn && c.has_mlp();
@@ -195,8 +202,8 @@ ResidualStack decompose_resid(const HookedTransformer& model, const ActivationCa
     labels.push_back(std::move(label));
   };
   if (incl_embeds) {
-    add(cache["hook_embed"], "embed");
-    if (c.positional_embedding == PositionalEmbedding::Learned) add(cache["hook_pos_embed"], "pos_embed");
+    add(cache[hook_name(HookKind::Embed)], "embed");
+    if (c.positional_embedding == PositionalEmbedding::Learned) add(cache[hook_name(HookKind::PosEmbed)], "pos_embed");
   }
   for (int l = 0; l < layer; ++l) {
     if (attn) add(cache.at("attn_out", l), fmt::format("{}_attn_out", l));
@@ -207,9 +214,13 @@ ResidualStack decompose_resid(const HookedTransformer& model, const ActivationCa
                 "decompose_resid");
 }
 
-ResidualStack stack_head_results(const HookedTransformer& model, const ActivationCache& cache, int layer,
-                                 bool incl_remainder, const PosSlice& pos_slice, ApplyLn apply_ln, bool mlp_input) {
+ResidualStack stack_head_results(const HookedTransformer& model, const ActivationCache& cache,
+                                 const StackResultsOptions& options) {
   const auto& c = model.config();
+  int layer = options.layer;
+  const bool incl_remainder = options.incl_remainder, mlp_input = options.mlp_input;
+  const PosSlice& pos_slice = options.pos_slice;
+  const ApplyLn apply_ln = options.apply_ln;
   layer = resolve_layer(model, layer, "stack_head_results");
   check_mlp_input(model, layer, mlp_input, "stack_head_results");
   std::vector<torch::Tensor> parts;
@@ -217,17 +228,20 @@ ResidualStack stack_head_results(const HookedTransformer& model, const Activatio
   const int last = mlp_input ? layer + 1 : layer;  // at resid_mid, layer's own heads have written too
   for (int l = 0; l < last; ++l) {
     parts.push_back(head_results(model, cache, l, pos_slice));
-    for (int h = 0; h < c.n_heads; ++h) labels.push_back(fmt::format("L{}H{}", l, h));
+    for (int h = 0; h < c.n_heads; ++h) labels.push_back(Head{l, h}.label());
   }
   if (incl_remainder) append_remainder(model, cache, layer, mlp_input, pos_slice, parts, labels);
   return finish(model, cache, std::move(parts), std::move(labels), layer, mlp_input, pos_slice, apply_ln,
                 "stack_head_results");
 }
 
-ResidualStack stack_neuron_results(const HookedTransformer& model, const ActivationCache& cache, int layer,
-                                   bool incl_remainder, const PosSlice& pos_slice, ApplyLn apply_ln,
-                                   bool mlp_input) {
+ResidualStack stack_neuron_results(const HookedTransformer& model, const ActivationCache& cache,
+                                   const StackResultsOptions& options) {
   const auto& c = model.config();
+  int layer = options.layer;
+  const bool incl_remainder = options.incl_remainder, mlp_input = options.mlp_input;
+  const PosSlice& pos_slice = options.pos_slice;
+  const ApplyLn apply_ln = options.apply_ln;
   layer = resolve_layer(model, layer, "stack_neuron_results");
   check_mlp_input(model, layer, mlp_input, "stack_neuron_results");
   if (!c.has_mlp()) throw Error("stack_neuron_results: the model has no MLP neurons (attention-only)");
@@ -242,27 +256,32 @@ ResidualStack stack_neuron_results(const HookedTransformer& model, const Activat
                 "stack_neuron_results");
 }
 
-ResidualStack get_full_resid_decomposition(const HookedTransformer& model, const ActivationCache& cache, int layer,
-                                           bool mlp_input, bool expand_neurons, const PosSlice& pos_slice,
-                                           ApplyLn apply_ln) {
+ResidualStack get_full_resid_decomposition(const HookedTransformer& model, const ActivationCache& cache,
+                                           const FullDecompositionOptions& options) {
   const auto& c = model.config();
+  int layer = options.layer;
+  const bool mlp_input = options.mlp_input, expand_neurons = options.expand_neurons;
+  const PosSlice& pos_slice = options.pos_slice;
+  const ApplyLn apply_ln = options.apply_ln;
   layer = resolve_layer(model, layer, "get_full_resid_decomposition");
   check_mlp_input(model, layer, mlp_input, "get_full_resid_decomposition");
-  auto heads = stack_head_results(model, cache, layer, false, pos_slice, ApplyLn::None, mlp_input);
+  auto heads = stack_head_results(model, cache, {.layer = layer, .pos_slice = pos_slice, .mlp_input = mlp_input});
   std::vector<torch::Tensor> parts{heads.components};
   auto labels = std::move(heads.labels);
   if (c.has_mlp() && layer > 0) {
-    auto mlps = expand_neurons
-                    ? stack_neuron_results(model, cache, layer, false, pos_slice, ApplyLn::None, mlp_input)
-                    : decompose_resid(model, cache, layer, mlp_input, ResidMode::Mlp, false, pos_slice, ApplyLn::None);
+    auto mlps = expand_neurons ? stack_neuron_results(model, cache,
+                                                      {.layer = layer, .pos_slice = pos_slice, .mlp_input = mlp_input})
+                               : decompose_resid(model, cache,
+                                                 {.layer = layer, .mlp_input = mlp_input, .mode = ResidMode::Mlp,
+                                                  .incl_embeds = false, .pos_slice = pos_slice});
     parts.push_back(mlps.components);
     labels.insert(labels.end(), mlps.labels.begin(), mlps.labels.end());
   }
-  auto embed = pos_slice.apply(cache["hook_embed"], 1);
+  auto embed = pos_slice.apply(cache[hook_name(HookKind::Embed)], 1);
   parts.push_back(embed.unsqueeze(0));
   labels.emplace_back("embed");
   if (c.positional_embedding == PositionalEmbedding::Learned) {
-    parts.push_back(pos_slice.apply(cache["hook_pos_embed"], 1).unsqueeze(0));
+    parts.push_back(pos_slice.apply(cache[hook_name(HookKind::PosEmbed)], 1).unsqueeze(0));
     labels.emplace_back("pos_embed");
   }
   // The biases every block added: b_O of each attention that ran, b_out of each MLP when neurons are expanded
@@ -296,10 +315,12 @@ torch::Tensor tokens_to_residual_directions(const HookedTransformer& model, cons
 }
 
 torch::Tensor logit_attrs(const HookedTransformer& model, const ActivationCache& cache, const torch::Tensor& stack,
-                          const torch::Tensor& answer, const torch::Tensor& wrong, const PosSlice& pos_slice) {
+                          const torch::Tensor& answer, const LogitAttrsOptions& options) {
+  const torch::Tensor& wrong = options.wrong;
+  const PosSlice& pos_slice = options.pos_slice;
   auto directions = tokens_to_residual_directions(model, answer);
   if (wrong.defined()) directions = directions - tokens_to_residual_directions(model, wrong);
-  auto scaled = apply_ln_to_stack(model, cache, stack, -1, false, pos_slice, ApplyLn::CachedScale);
+  auto scaled = apply_ln_to_stack(model, cache, stack, {.pos_slice = pos_slice, .mode = ApplyLn::CachedScale});
   directions = directions.to(scaled.device(), scaled.scalar_type());
   if (directions.dim() == 2) {  // one direction per prompt: [batch, d_model] against [n, batch, (pos), d_model]
     if (scaled.dim() < 3 || scaled.size(1) != directions.size(0))
@@ -320,7 +341,7 @@ torch::Tensor final_bias_logit_diff(const HookedTransformer& model, const torch:
   auto add_token = [&](const torch::Tensor& tokens, double sign) {
     auto t = tokens.to(w.W_U.device(), torch::kInt64);
     const auto& b = w.ln_final.b;
-    if (model.config().normalization == NormType::LayerNorm && b.defined())
+    if (norm_semantics(model.config().normalization).bias && b.defined())
       value = value + sign * torch::matmul(w.W_U.index_select(1, t.reshape({-1})).t(), b).reshape(t.sizes());
     if (w.b_U.defined()) value = value + sign * w.b_U.index_select(0, t.reshape({-1})).reshape(t.sizes());
   };

@@ -10,7 +10,7 @@
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
-#include "arrakis/plots/heatmap.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
@@ -22,12 +22,12 @@ namespace {
 struct AttributeArgs {
   ModelOptions model;
   std::string metric;
-  std::optional<std::string> prompt, input_ids, out, plot;
+  std::optional<std::string> prompt, input_ids;
   int top_neurons = 0;
-  bool json = false;
+  OutputOptions output;
 };
 
-void run(const AttributeArgs& args) {
+CommandReport attribute(const AttributeArgs& args) {
   auto model = load_model(args.model);
   const auto& c = model.config();
   auto input = resolve_input(model, args.prompt, args.input_ids);
@@ -36,18 +36,20 @@ void run(const AttributeArgs& args) {
   ReadPosition position = input.attention_mask.defined() ? ReadPosition::last_real(input.attention_mask)
                                                          : ReadPosition(-1);
   auto metric = parse_metric(args.metric, model, {ids, input.attention_mask, {}, position});
-  if (metric.kind != "logit-diff" && metric.kind != "logprob")
+  if (metric.kind != MetricKind::LogitDiff && metric.kind != MetricKind::Logprob)
     throw Error(fmt::format("--metric {}: direct logit attribution needs a metric read along logit directions "
                             "(logit-diff:A,B, or logprob:T attributed through the logit of T)", args.metric));
   auto answer = torch::tensor(metric.answer);
-  auto wrong = metric.kind == "logit-diff" ? torch::tensor(metric.wrong) : torch::Tensor();
+  auto wrong = metric.kind == MetricKind::LogitDiff ? torch::tensor(metric.wrong) : torch::Tensor();
   const bool neurons = args.top_neurons > 0 && c.has_mlp();
-  auto dla = run_direct_logit_attribution(model, ids, answer, wrong, position, neurons, input.attention_mask);
+  auto dla = run_direct_logit_attribution(model, ids,
+                                          {.answer = answer, .wrong = wrong, .position = position,
+                                           .neurons = neurons, .attention_mask = input.attention_mask});
 
   // Means over the prompts (per-prompt values go to --out).
   auto components = dla.components.mean(1), heads = dla.heads.mean(-1);
   const double total = dla.total.mean().item<double>(), bias = dla.bias.mean().item<double>();
-  const char* quantity = metric.kind == "logit-diff" ? "logit difference" : "logit";
+  const char* quantity = metric.kind == MetricKind::LogitDiff ? "logit difference" : "logit";
 
   torch::Tensor top_values, top_index;
   if (neurons) {
@@ -55,70 +57,69 @@ void run(const AttributeArgs& args) {
     std::tie(top_values, top_index) = flat.abs().topk(std::min<int64_t>(args.top_neurons, flat.numel()));
     top_values = flat.index_select(0, top_index);
   }
-  if (args.out) {
-    NamedTensors tensors = {{"components", dla.components}, {"heads", dla.heads}, {"bias", dla.bias},
-                            {"total", dla.total}, {"input_ids", ids}};
-    if (neurons) tensors.emplace_back("neurons", dla.neurons);
-    save_safetensors(*args.out, tensors,
-                     {{"metric", args.metric}, {"component_labels", fmt::format("{}", fmt::join(dla.component_labels, ","))}});
-  }
-  if (args.plot) {
-    Heatmap layer_map, head_map;
-    layer_map.title = fmt::format("direct attribution to the {} ({}) by component", quantity, args.metric);
-    layer_map.values = components.unsqueeze(0);
-    layer_map.row_labels = {"mean"};
-    layer_map.col_labels = dla.component_labels;
-    layer_map.row_axis = "prompts";
-    layer_map.col_axis = "component";
-    layer_map.diverging = true;
-    head_map.title = fmt::format("direct attribution to the {} ({}) by head", quantity, args.metric);
-    head_map.values = heads;
-    head_map.diverging = true;
-    write_heatmaps_html(*args.plot, fmt::format("{}: direct logit attribution", c.model_name), {layer_map, head_map});
-  }
-  if (args.json) {
-    nlohmann::json out = {{"metric", args.metric},
-                          {"kind", metric.kind},
-                          {"total", total},
-                          {"per_prompt_total", tensor_json(dla.total)},
-                          {"bias", bias},
-                          {"component_labels", dla.component_labels},
-                          {"components", tensor_json(components)},
-                          {"heads", tensor_json(heads)}};
-    if (neurons) {
-      auto list = nlohmann::json::array();
-      for (int64_t i = 0; i < top_index.size(0); ++i) {
-        auto flat = top_index[i].item<int64_t>();
-        list.push_back({{"layer", flat / c.d_mlp}, {"neuron", flat % c.d_mlp}, {"attribution", top_values[i].item<double>()}});
-      }
-      out["top_neurons"] = list;
-    }
-    fmt::print("{}\n", out.dump());
-    return;
-  }
-  fmt::print("{}: {} ({}) at the last position, mean over {} prompt{}: {:.4f}\n", c.model_name, quantity, args.metric,
-             ids.size(0), ids.size(0) == 1 ? "" : "s", total);
-  fmt::print("direct attribution by component (sum {:.4f} + final biases {:.4f}):\n",
-             components.sum().item<double>(), bias);
-  for (std::size_t i = 0; i < dla.component_labels.size(); ++i)
-    fmt::print("  {:>14} {:>10.4f}\n", dla.component_labels[i], components[static_cast<int64_t>(i)].item<double>());
-  fmt::print("by head [layer, head]:\n      ");
-  for (int64_t h = 0; h < c.n_heads; ++h) fmt::print(" {:>8}", fmt::format("H{}", h));
-  fmt::print("\n");
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    fmt::print("  L{:<3}", l);
-    for (int64_t h = 0; h < c.n_heads; ++h) fmt::print(" {:>8.4f}", heads[l][h].item<double>());
-    fmt::print("\n");
-  }
+  CommandReport report;
+  report.tensors = {{"components", dla.components}, {"heads", dla.heads}, {"bias", dla.bias}, {"total", dla.total},
+                    {"input_ids", ids}};
+  if (neurons) report.tensors.emplace_back("neurons", dla.neurons);
+  report.metadata = {{"metric", args.metric},
+                     {"component_labels", fmt::format("{}", fmt::join(dla.component_labels, ","))}};
+
+  Heatmap layer_map, head_map;
+  layer_map.title = fmt::format("direct attribution to the {} ({}) by component", quantity, args.metric);
+  layer_map.values = components.unsqueeze(0);
+  layer_map.row_labels = {"mean"};
+  layer_map.col_labels = dla.component_labels;
+  layer_map.row_axis = "prompts";
+  layer_map.col_axis = "component";
+  layer_map.diverging = true;
+  head_map.title = fmt::format("direct attribution to the {} ({}) by head", quantity, args.metric);
+  head_map.values = heads;
+  head_map.diverging = true;
+  report.figure_title = fmt::format("{}: direct logit attribution", c.model_name);
+  report.figures = {layer_map, head_map};
+
+  report.json = {{"metric", args.metric},
+                 {"kind", std::string(to_string(metric.kind))},
+                 {"total", total},
+                 {"per_prompt_total", tensor_json(dla.total)},
+                 {"bias", bias},
+                 {"component_labels", dla.component_labels},
+                 {"components", tensor_json(components)},
+                 {"heads", tensor_json(heads)}};
   if (neurons) {
-    fmt::print("largest neurons:\n");
+    auto list = nlohmann::json::array();
     for (int64_t i = 0; i < top_index.size(0); ++i) {
       auto flat = top_index[i].item<int64_t>();
-      fmt::print("  L{}N{} {:>10.4f}\n", flat / c.d_mlp, flat % c.d_mlp, top_values[i].item<double>());
+      list.push_back({{"layer", flat / c.d_mlp}, {"neuron", flat % c.d_mlp}, {"attribution", top_values[i].item<double>()}});
     }
+    report.json["top_neurons"] = list;
   }
-  if (args.out) fmt::print("wrote {}\n", *args.out);
-  if (args.plot) fmt::print("wrote {}\n", *args.plot);
+
+  report.print_text = [=, labels = dla.component_labels, batch = ids.size(0), name = c.model_name,
+                       layers = c.n_layers, n_heads = c.n_heads, d_mlp = c.d_mlp] {
+    fmt::print("{}: {} ({}) at the last position, mean over {} prompt{}: {:.4f}\n", name, quantity, args.metric, batch,
+               batch == 1 ? "" : "s", total);
+    fmt::print("direct attribution by component (sum {:.4f} + final biases {:.4f}):\n",
+               components.sum().item<double>(), bias);
+    for (std::size_t i = 0; i < labels.size(); ++i)
+      fmt::print("  {:>14} {:>10.4f}\n", labels[i], components[static_cast<int64_t>(i)].item<double>());
+    fmt::print("by head [layer, head]:\n      ");
+    for (int64_t h = 0; h < n_heads; ++h) fmt::print(" {:>8}", fmt::format("H{}", h));
+    fmt::print("\n");
+    for (int64_t l = 0; l < layers; ++l) {
+      fmt::print("  L{:<3}", l);
+      for (int64_t h = 0; h < n_heads; ++h) fmt::print(" {:>8.4f}", heads[l][h].item<double>());
+      fmt::print("\n");
+    }
+    if (neurons) {
+      fmt::print("largest neurons:\n");
+      for (int64_t i = 0; i < top_index.size(0); ++i) {
+        auto flat = top_index[i].item<int64_t>();
+        fmt::print("  L{}N{} {:>10.4f}\n", flat / d_mlp, flat % d_mlp, top_values[i].item<double>());
+      }
+    }
+  };
+  return report;
 }
 
 }  // namespace
@@ -134,10 +135,10 @@ void register_attribute(CLI::App& app) {
       ->required();
   cmd->add_option("--neurons", args->top_neurons, "Also list the N neurons with the largest attribution")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--json", args->json, "Print one JSON object");
-  cmd->add_option("--out", args->out, "Write the per-prompt attributions to this .safetensors file");
-  cmd->add_option("--plot", args->plot, "Write heatmaps to this self-contained .html file");
-  cmd->callback([args] { run(*args); });
+  add_output_options(cmd, args->output,
+                     {.out = "Write the per-prompt attributions to this .safetensors file",
+                      .plot = "Write heatmaps to this self-contained .html file"});
+  cmd->callback([args] { emit(attribute(*args), args->output); });
 }
 
 }  // namespace arrakis::cli

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "arrakis/perf/forward_benchmark.hpp"
-#include "arrakis/perf/load_benchmark.hpp"
+#include "arrakis/benchmarks/forward_benchmark.hpp"
+#include "arrakis/benchmarks/load_benchmark.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 

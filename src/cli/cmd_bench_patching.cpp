@@ -1,7 +1,7 @@
 // arrakis bench patching: fast activation-patching sweeps against one full forward per cell (same run).
 #include <iostream>
 
-#include "arrakis/perf/patching_benchmark.hpp"
+#include "arrakis/benchmarks/patching_benchmark.hpp"
 #include "cli/commands.hpp"
 
 namespace arrakis::cli {

@@ -2,12 +2,14 @@
 // `arrakis demo`) wrote under --save-dir.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
-#include "arrakis/bench/experiment_results.hpp"
-#include "arrakis/bench/experiment_source.hpp"
-#include "arrakis/bench/experiment_store.hpp"
+#include "arrakis/experiments/experiment_results.hpp"
+#include "arrakis/experiments/experiment_source.hpp"
+#include "arrakis/experiments/experiment_store.hpp"
 #include "arrakis/error.hpp"
 #include "cli/commands.hpp"
 
@@ -51,140 +53,146 @@ void print_run(const RunRecord& run) {
                      : compact(it.value(), 200));
 }
 
+// The options of every subcommand (each uses its own few).
+struct ExperimentsArgs {
+  std::string save_dir = "experiments";
+  std::string name, version, from, to, out;
+  int64_t run = 0;
+  bool json = false;
+};
+
+void list_experiments(const ExperimentsArgs& args) {
+  auto store = open_existing(args.save_dir);
+  auto summary = store.summary();
+  if (args.json) {
+    auto experiments = nlohmann::json::array();
+    for (const auto& e : summary) {
+      auto versions = nlohmann::json::array();
+      for (const auto& v : e.versions)
+        versions.push_back(
+            {{"hash", v.hash}, {"runs", v.runs}, {"created_at", v.created_at}, {"last_run_at", v.last_run_at}});
+      experiments.push_back({{"name", e.name}, {"versions", versions}});
+    }
+    std::cout << nlohmann::json{{"experiments", experiments}}.dump(2) << "\n";
+    return;
+  }
+  if (summary.empty()) {
+    fmt::print("no experiments in {}\n", args.save_dir);
+    return;
+  }
+  fmt::print("{:<32} {:<12} {:>5}  {:<24}  {}\n", "experiment", "version", "runs", "first run", "last run");
+  for (const auto& e : summary)
+    for (const auto& v : e.versions)
+      fmt::print("{:<32} {:<12} {:>5}  {:<24}  {}\n", e.name, v.hash.substr(0, 12), v.runs, v.created_at,
+                 v.last_run_at);
+}
+
+void show_experiment(const ExperimentsArgs& args) {
+  auto store = open_existing(args.save_dir);
+  if (args.run > 0) {
+    auto run = store.run(args.run);
+    if (args.json)
+      std::cout << nlohmann::json(run).dump(2) << "\n";
+    else
+      print_run(run);
+    return;
+  }
+  if (args.name.empty()) throw Error("experiments show: name an experiment (or --run ID)");
+  auto versions = store.list_versions(args.name);
+  auto version = args.version.empty() ? versions.back() : store.get_version(args.name, args.version);
+  if (args.json) {
+    nlohmann::json out = version;
+    out["runs"] = store.runs(args.name, version.hash);
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  const auto number =
+      std::find_if(versions.begin(), versions.end(), [&](const auto& v) { return v.hash == version.hash; }) -
+      versions.begin() + 1;
+  fmt::print("{} version {} ({} of {}; {} runs, first {})\n\n", args.name, version.hash, number, versions.size(),
+             version.runs, version.created_at);
+  fmt::print("{}\n", format_source(version.source));
+  for (const auto& run : store.runs(args.name, version.hash))
+    fmt::print("  run {:>5}  {:<8} {}  {:8.3f} s  {}\n", run.id, run.status, run.started_at, run.duration_s,
+               compact(run.results, 80));
+}
+
+void diff_versions(const ExperimentsArgs& args) {
+  auto store = open_existing(args.save_dir);
+  auto text = store.diff(args.name, args.from, args.to);
+  std::cout << (text.empty() ? "the two versions have the same source\n" : text);
+}
+
+void list_runs(const ExperimentsArgs& args) {
+  auto store = open_existing(args.save_dir);
+  auto records = store.runs(args.name, args.version);
+  if (args.json) {
+    std::cout << nlohmann::json{{"runs", records}}.dump(2) << "\n";
+    return;
+  }
+  fmt::print("{:>5}  {:<12} {:<8} {:<24} {:>10}  {:<30} {}\n", "run", "version", "status", "started", "seconds",
+             "arguments", "results");
+  for (const auto& run : records)
+    fmt::print("{:>5}  {:<12} {:<8} {:<24} {:>10.3f}  {:<30} {}\n", run.id, run.version.substr(0, 12), run.status,
+               run.started_at, run.duration_s, compact(run.arguments, 30), compact(run.results, 60));
+}
+
+void export_experiments(const ExperimentsArgs& args) {
+  auto store = open_existing(args.save_dir);
+  auto text = store.export_json(args.name).dump(2) + "\n";
+  if (args.out.empty()) {
+    std::cout << text;
+    return;
+  }
+  std::ofstream out(args.out);
+  out << text;
+  if (!out) throw Error(fmt::format("cannot write {}", args.out));
+  fmt::print(stderr, "wrote {}\n", args.out);
+}
+
+// A subcommand with --save-dir, running `fn` on the shared options.
+CLI::App* add_subcommand(CLI::App* cmd, const std::shared_ptr<ExperimentsArgs>& args, const char* name,
+                         const char* help, void (*fn)(const ExperimentsArgs&)) {
+  auto* sub = cmd->add_subcommand(name, help);
+  sub->add_option("--save-dir", args->save_dir, "Folder holding experiments.sqlite (default ./experiments)");
+  sub->callback([args, fn] { fn(*args); });
+  return sub;
+}
+
 }  // namespace
 
 void register_experiments(CLI::App& app) {
   auto* cmd = app.add_subcommand("experiments", "Experiments logged by an InterpretabilityBench: versions, runs, "
                                                 "source diffs, export");
   cmd->require_subcommand(1);
-  auto save_dir = std::make_shared<std::string>("experiments");
-  auto add_save_dir = [&](CLI::App* sub) {
-    sub->add_option("--save-dir", *save_dir, "Folder holding experiments.sqlite (default ./experiments)");
-  };
+  auto args = std::make_shared<ExperimentsArgs>();
 
-  auto list_json = std::make_shared<bool>(false);
-  auto* list = cmd->add_subcommand("list", "Every experiment with its versions and their run counts");
-  add_save_dir(list);
-  list->add_flag("--json", *list_json, "Print {\"experiments\": [{\"name\", \"versions\": [{\"hash\", \"runs\", ...}]}]}");
-  list->callback([save_dir, list_json] {
-    auto store = open_existing(*save_dir);
-    auto summary = store.summary();
-    if (*list_json) {
-      auto experiments = nlohmann::json::array();
-      for (const auto& e : summary) {
-        auto versions = nlohmann::json::array();
-        for (const auto& v : e.versions)
-          versions.push_back({{"hash", v.hash}, {"runs", v.runs}, {"created_at", v.created_at},
-                              {"last_run_at", v.last_run_at}});
-        experiments.push_back({{"name", e.name}, {"versions", versions}});
-      }
-      std::cout << nlohmann::json{{"experiments", experiments}}.dump(2) << "\n";
-      return;
-    }
-    if (summary.empty()) {
-      fmt::print("no experiments in {}\n", *save_dir);
-      return;
-    }
-    fmt::print("{:<32} {:<12} {:>5}  {:<24}  {}\n", "experiment", "version", "runs", "first run", "last run");
-    for (const auto& e : summary)
-      for (const auto& v : e.versions)
-        fmt::print("{:<32} {:<12} {:>5}  {:<24}  {}\n", e.name, v.hash.substr(0, 12), v.runs, v.created_at,
-                   v.last_run_at);
-  });
+  auto* list = add_subcommand(cmd, args, "list", "Every experiment with its versions and their run counts",
+                              list_experiments);
+  list->add_flag("--json", args->json,
+                 "Print {\"experiments\": [{\"name\", \"versions\": [{\"hash\", \"runs\", ...}]}]}");
 
-  auto show_name = std::make_shared<std::string>();
-  auto show_version = std::make_shared<std::string>();
-  auto show_run = std::make_shared<int64_t>(0);
-  auto show_json = std::make_shared<bool>(false);
-  auto* show = cmd->add_subcommand("show", "A version's source (default: the newest) and its runs, or one run");
-  add_save_dir(show);
-  show->add_option("name", *show_name, "Experiment");
-  show->add_option("version", *show_version, "Version hash or a prefix of it (at least 4 digits)");
-  show->add_option("--run", *show_run, "Show this run instead");
-  show->add_flag("--json", *show_json, "Print JSON");
-  show->callback([save_dir, show_name, show_version, show_run, show_json] {
-    auto store = open_existing(*save_dir);
-    if (*show_run > 0) {
-      auto run = store.run(*show_run);
-      if (*show_json)
-        std::cout << nlohmann::json(run).dump(2) << "\n";
-      else
-        print_run(run);
-      return;
-    }
-    if (show_name->empty()) throw Error("experiments show: name an experiment (or --run ID)");
-    auto versions = store.list_versions(*show_name);
-    auto version = show_version->empty() ? versions.back() : store.get_version(*show_name, *show_version);
-    if (*show_json) {
-      nlohmann::json out = version;
-      out["runs"] = store.runs(*show_name, version.hash);
-      std::cout << out.dump(2) << "\n";
-      return;
-    }
-    fmt::print("{} version {} ({} of {}; {} runs, first {})\n\n", *show_name, version.hash, 
-               std::find_if(versions.begin(), versions.end(), [&](const auto& v) { return v.hash == version.hash; }) -
-                   versions.begin() + 1,
-               versions.size(), version.runs, version.created_at);
-    fmt::print("{}\n", format_source(version.source));
-    for (const auto& run : store.runs(*show_name, version.hash))
-      fmt::print("  run {:>5}  {:<8} {}  {:8.3f} s  {}\n", run.id, run.status, run.started_at, run.duration_s,
-                 compact(run.results, 80));
-  });
+  auto* show = add_subcommand(cmd, args, "show", "A version's source (default: the newest) and its runs, or one run",
+                              show_experiment);
+  show->add_option("name", args->name, "Experiment");
+  show->add_option("version", args->version, "Version hash or a prefix of it (at least 4 digits)");
+  show->add_option("--run", args->run, "Show this run instead");
+  show->add_flag("--json", args->json, "Print JSON");
 
-  auto diff_name = std::make_shared<std::string>();
-  auto diff_from = std::make_shared<std::string>();
-  auto diff_to = std::make_shared<std::string>();
-  auto* diff = cmd->add_subcommand("diff", "Unified diff of two versions' sources");
-  add_save_dir(diff);
-  diff->add_option("name", *diff_name, "Experiment")->required();
-  diff->add_option("from", *diff_from, "Older version (hash or prefix)")->required();
-  diff->add_option("to", *diff_to, "Newer version (hash or prefix)")->required();
-  diff->callback([save_dir, diff_name, diff_from, diff_to] {
-    auto store = open_existing(*save_dir);
-    auto text = store.diff(*diff_name, *diff_from, *diff_to);
-    std::cout << (text.empty() ? "the two versions have the same source\n" : text);
-  });
+  auto* diff = add_subcommand(cmd, args, "diff", "Unified diff of two versions' sources", diff_versions);
+  diff->add_option("name", args->name, "Experiment")->required();
+  diff->add_option("from", args->from, "Older version (hash or prefix)")->required();
+  diff->add_option("to", args->to, "Newer version (hash or prefix)")->required();
 
-  auto runs_name = std::make_shared<std::string>();
-  auto runs_version = std::make_shared<std::string>();
-  auto runs_json = std::make_shared<bool>(false);
-  auto* runs = cmd->add_subcommand("runs", "The runs of an experiment (of one version when given)");
-  add_save_dir(runs);
-  runs->add_option("name", *runs_name, "Experiment")->required();
-  runs->add_option("version", *runs_version, "Version hash or prefix");
-  runs->add_flag("--json", *runs_json, "Print JSON");
-  runs->callback([save_dir, runs_name, runs_version, runs_json] {
-    auto store = open_existing(*save_dir);
-    auto records = store.runs(*runs_name, *runs_version);
-    if (*runs_json) {
-      std::cout << nlohmann::json{{"runs", records}}.dump(2) << "\n";
-      return;
-    }
-    fmt::print("{:>5}  {:<12} {:<8} {:<24} {:>10}  {:<30} {}\n", "run", "version", "status", "started", "seconds",
-               "arguments", "results");
-    for (const auto& run : records)
-      fmt::print("{:>5}  {:<12} {:<8} {:<24} {:>10.3f}  {:<30} {}\n", run.id, run.version.substr(0, 12), run.status,
-                 run.started_at, run.duration_s, compact(run.arguments, 30), compact(run.results, 60));
-  });
+  auto* runs = add_subcommand(cmd, args, "runs", "The runs of an experiment (of one version when given)", list_runs);
+  runs->add_option("name", args->name, "Experiment")->required();
+  runs->add_option("version", args->version, "Version hash or prefix");
+  runs->add_flag("--json", args->json, "Print JSON");
 
-  auto export_name = std::make_shared<std::string>();
-  auto export_out = std::make_shared<std::string>();
-  auto* exp = cmd->add_subcommand("export", "Everything (or one experiment) as JSON: versions with sources, runs");
-  add_save_dir(exp);
-  exp->add_option("name", *export_name, "Only this experiment");
-  exp->add_option("--out", *export_out, "Write to this file (default: standard output)");
-  exp->callback([save_dir, export_name, export_out] {
-    auto store = open_existing(*save_dir);
-    auto text = store.export_json(*export_name).dump(2) + "\n";
-    if (export_out->empty()) {
-      std::cout << text;
-      return;
-    }
-    std::ofstream out(*export_out);
-    out << text;
-    if (!out) throw Error(fmt::format("cannot write {}", *export_out));
-    fmt::print(stderr, "wrote {}\n", *export_out);
-  });
+  auto* exp = add_subcommand(cmd, args, "export", "Everything (or one experiment) as JSON: versions with sources, runs",
+                             export_experiments);
+  exp->add_option("name", args->name, "Only this experiment");
+  exp->add_option("--out", args->out, "Write to this file (default: standard output)");
 }
 
 }  // namespace arrakis::cli

@@ -7,8 +7,10 @@
 #include "arrakis/analysis/head_detectors.hpp"
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
+#include "arrakis/model/head.hpp"
 #include "arrakis/model/loading.hpp"
 #include "arrakis/plots/heatmap.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
@@ -19,14 +21,14 @@ namespace {
 
 struct HeadsArgs {
   ModelOptions model;
-  std::optional<std::string> input_ids, out, plot;
+  std::optional<std::string> input_ids;
   std::optional<int64_t> period;
   int64_t offset = 0, batch = 8, repeats = 2;
   uint64_t seed = 0;
-  bool json = false;
+  OutputOptions output;
 };
 
-void run(const HeadsArgs& args) {
+CommandReport heads_report(const HeadsArgs& args) {
   auto model = load_model(args.model);
   const auto& c = model.config();
   torch::Tensor tokens;
@@ -47,67 +49,63 @@ void run(const HeadsArgs& args) {
     if (period < 1 || period * args.repeats > room)
       throw Error(fmt::format("--period {} x --repeats {} does not fit the model's context of {} tokens", period,
                               args.repeats, c.n_ctx));
-    tokens = repeated_random_sequences(args.batch, period, args.repeats, 0, c.d_vocab, args.seed, bos);
+    tokens = repeated_random_sequences({.batch = args.batch, .period = period, .repeats = args.repeats, .high = c.d_vocab,
+                                        .seed = args.seed, .bos = bos});
     offset = bos ? 1 : 0;
   }
-  auto scores = head_scores(model, tokens, period, offset);
+  auto scores = head_scores(model, tokens, {.period = period, .offset = offset});
 
-  if (args.out) {
-    save_safetensors(*args.out, {{"previous_token", scores.previous_token},
-                                 {"duplicate_token", scores.duplicate_token},
-                                 {"induction", scores.induction},
-                                 {"entropy", scores.entropy},
-                                 {"input_ids", tokens}},
-                     {{"period", std::to_string(period)}, {"offset", std::to_string(offset)}});
-  }
-  if (args.plot) {
-    std::vector<Heatmap> maps;
-    auto add = [&](const char* title, const torch::Tensor& values) {
-      Heatmap h;
-      h.title = title;
-      h.values = values;
-      h.diverging = false;
-      maps.push_back(std::move(h));
-    };
-    add("previous-token score", scores.previous_token);
-    add("duplicate-token score", scores.duplicate_token);
-    add("induction score", scores.induction);
-    add("attention entropy (nats)", scores.entropy);
-    write_heatmaps_html(*args.plot, fmt::format("{}: attention heads (period {})", c.model_name, period), maps);
-  }
-  if (args.json) {
-    nlohmann::json out = {{"previous_token", tensor_json(scores.previous_token)},
-                          {"duplicate_token", tensor_json(scores.duplicate_token)},
-                          {"induction", tensor_json(scores.induction)},
-                          {"entropy", tensor_json(scores.entropy)},
-                          {"period", period},
-                          {"offset", offset},
-                          {"batch", tokens.size(0)},
-                          {"positions", tokens.size(1)}};
-    if (!args.input_ids) out["seed"] = args.seed;
-    fmt::print("{}\n", out.dump());
-    return;
-  }
-  fmt::print("{}: {} sequence{} of {} tokens, period {}{}\n", c.model_name, tokens.size(0),
-             tokens.size(0) == 1 ? "" : "s", tokens.size(1), period,
-             args.input_ids ? "" : fmt::format(" (seeded repeated random tokens, seed {})", args.seed));
-  fmt::print("{:>5} {:>4} {:>10} {:>10} {:>10} {:>8}\n", "layer", "head", "prev-tok", "duplicate", "induction",
-             "entropy");
-  for (int64_t l = 0; l < c.n_layers; ++l)
-    for (int64_t h = 0; h < c.n_heads; ++h)
-      fmt::print("{:>5} {:>4} {:>10.4f} {:>10.4f} {:>10.4f} {:>8.3f}\n", l, h,
-                 scores.previous_token[l][h].item<double>(), scores.duplicate_token[l][h].item<double>(),
-                 scores.induction[l][h].item<double>(), scores.entropy[l][h].item<double>());
-  auto best = [&](const torch::Tensor& s, const char* what) {
-    auto i = s.argmax().item<int64_t>();
-    fmt::print("strongest {} head: L{}H{} ({:.3f})\n", what, i / c.n_heads, i % c.n_heads,
-               s.flatten()[i].item<double>());
+  CommandReport report;
+  report.tensors = {{"previous_token", scores.previous_token},
+                    {"duplicate_token", scores.duplicate_token},
+                    {"induction", scores.induction},
+                    {"entropy", scores.entropy},
+                    {"input_ids", tokens}};
+  report.metadata = {{"period", std::to_string(period)}, {"offset", std::to_string(offset)}};
+  auto add = [&](const char* title, const torch::Tensor& values) {
+    Heatmap h;
+    h.title = title;
+    h.values = values;
+    h.diverging = false;
+    report.figures.push_back(std::move(h));
   };
-  best(scores.previous_token, "previous-token");
-  best(scores.duplicate_token, "duplicate-token");
-  best(scores.induction, "induction");
-  if (args.out) fmt::print("wrote {}\n", *args.out);
-  if (args.plot) fmt::print("wrote {}\n", *args.plot);
+  add("previous-token score", scores.previous_token);
+  add("duplicate-token score", scores.duplicate_token);
+  add("induction score", scores.induction);
+  add("attention entropy (nats)", scores.entropy);
+  report.figure_title = fmt::format("{}: attention heads (period {})", c.model_name, period);
+  report.json = {{"previous_token", tensor_json(scores.previous_token)},
+                 {"duplicate_token", tensor_json(scores.duplicate_token)},
+                 {"induction", tensor_json(scores.induction)},
+                 {"entropy", tensor_json(scores.entropy)},
+                 {"period", period},
+                 {"offset", offset},
+                 {"batch", tokens.size(0)},
+                 {"positions", tokens.size(1)}};
+  if (!args.input_ids) report.json["seed"] = args.seed;
+  report.print_text = [scores, c, batch = tokens.size(0), positions = tokens.size(1), period,
+                       source = args.input_ids ? std::string()
+                                               : fmt::format(" (seeded repeated random tokens, seed {})", args.seed)] {
+    fmt::print("{}: {} sequence{} of {} tokens, period {}{}\n", c.model_name, batch, batch == 1 ? "" : "s", positions,
+               period, source);
+    fmt::print("{:>5} {:>4} {:>10} {:>10} {:>10} {:>8}\n", "layer", "head", "prev-tok", "duplicate", "induction",
+               "entropy");
+    for (int64_t l = 0; l < c.n_layers; ++l)
+      for (int64_t h = 0; h < c.n_heads; ++h)
+        fmt::print("{:>5} {:>4} {:>10.4f} {:>10.4f} {:>10.4f} {:>8.3f}\n", l, h,
+                   scores.previous_token[l][h].item<double>(), scores.duplicate_token[l][h].item<double>(),
+                   scores.induction[l][h].item<double>(), scores.entropy[l][h].item<double>());
+    auto best = [&](const torch::Tensor& s, const char* what) {
+      auto i = s.argmax().item<int64_t>();
+      fmt::print("strongest {} head: {} ({:.3f})\n", what,
+                 Head{static_cast<int>(i / c.n_heads), static_cast<int>(i % c.n_heads)}.label(),
+                 s.flatten()[i].item<double>());
+    };
+    best(scores.previous_token, "previous-token");
+    best(scores.duplicate_token, "duplicate-token");
+    best(scores.induction, "induction");
+  };
+  return report;
 }
 
 }  // namespace
@@ -128,10 +126,10 @@ void register_heads(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "Number of random sequences")->check(CLI::PositiveNumber);
   cmd->add_option("--repeats", args->repeats, "Copies of the segment in each random sequence")
       ->check(CLI::Range(2, 1 << 20));
-  cmd->add_flag("--json", args->json, "Print one JSON object with [layer, head] arrays");
-  cmd->add_option("--out", args->out, "Write the [layer, head] scores and the tokens to this .safetensors file");
-  cmd->add_option("--plot", args->plot, "Write heatmaps of the scores to this self-contained .html file");
-  cmd->callback([args] { run(*args); });
+  add_output_options(cmd, args->output,
+                     {.out = "Write the [layer, head] scores and the tokens to this .safetensors file",
+                      .plot = "Write heatmaps of the scores to this self-contained .html file"});
+  cmd->callback([args] { emit(heads_report(*args), args->output); });
 }
 
 }  // namespace arrakis::cli

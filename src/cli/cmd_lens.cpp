@@ -9,6 +9,7 @@
 #include "arrakis/analysis/metrics.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
@@ -19,13 +20,14 @@ namespace {
 
 struct LensArgs {
   ModelOptions model;
-  std::optional<std::string> prompt, input_ids, target, out;
+  std::optional<std::string> prompt, input_ids, target;
   int top_k = 5;
-  bool incl_mid = false, final_cached_scale = false, json = false;
+  bool incl_mid = false, final_cached_scale = false;
+  OutputOptions output;
 };
 
-void run(const LensArgs& args) {
-  auto model = load_model(args.model);
+// The model outlives the report: its text printer decodes token ids with the model's tokenizer.
+CommandReport lens_report(HookedTransformer& model, const LensArgs& args) {
   auto input = resolve_input(model, args.prompt, args.input_ids);
   const auto& ids = input.input_ids;
   LogitLensOptions options;
@@ -33,70 +35,69 @@ void run(const LensArgs& args) {
   options.incl_mid = args.incl_mid;
   options.final_cached_scale = args.final_cached_scale;
   if (args.target) options.targets = torch::full(ids.sizes(), parse_token(*args.target, model, "--target"), torch::kInt64);
-  auto lens = run_logit_lens(model, ids, options, input.attention_mask);
+  options.attention_mask = input.attention_mask;
+  auto lens = run_logit_lens(model, ids, options);
 
   auto text = [&](int64_t id) { return model.has_tokenizer() ? model.to_string(torch::tensor({id})) : std::string(); };
-  if (args.out) {
-    save_safetensors(*args.out, {{"input_ids", ids},
-                                 {"top_tokens", lens.top_tokens},
-                                 {"top_probs", lens.top_probs},
-                                 {"targets", lens.targets},
-                                 {"target_probs", lens.target_probs},
-                                 {"target_ranks", lens.target_ranks}},
-                     {{"labels", fmt::format("{}", fmt::join(lens.labels, ","))}});
-  }
-  if (args.json) {
-    nlohmann::json out = {{"labels", lens.labels},
-                          {"input_ids", tensor_json(ids)},
-                          {"top_tokens", tensor_json(lens.top_tokens)},
-                          {"top_probs", tensor_json(lens.top_probs)},
-                          {"targets", tensor_json(lens.targets)},
-                          {"target_probs", tensor_json(lens.target_probs)},
-                          {"target_ranks", tensor_json(lens.target_ranks)}};
-    if (model.has_tokenizer()) {
-      // The texts of the top tokens, [layer][batch][pos][k], beside their ids.
-      auto strings = nlohmann::json::array();
-      auto flat = lens.top_tokens.contiguous();
-      for (int64_t n = 0; n < flat.size(0); ++n) {
-        auto per_batch = nlohmann::json::array();
-        for (int64_t b = 0; b < flat.size(1); ++b) {
-          auto per_pos = nlohmann::json::array();
-          for (int64_t p = 0; p < flat.size(2); ++p) {
-            auto top = nlohmann::json::array();
-            for (int64_t k = 0; k < flat.size(3); ++k) top.push_back(text(flat[n][b][p][k].item<int64_t>()));
-            per_pos.push_back(top);
-          }
-          per_batch.push_back(per_pos);
+  CommandReport report;
+  report.tensors = {{"input_ids", ids},
+                    {"top_tokens", lens.top_tokens},
+                    {"top_probs", lens.top_probs},
+                    {"targets", lens.targets},
+                    {"target_probs", lens.target_probs},
+                    {"target_ranks", lens.target_ranks}};
+  report.metadata = {{"labels", fmt::format("{}", fmt::join(lens.labels, ","))}};
+  report.json = {{"labels", lens.labels},
+                 {"input_ids", tensor_json(ids)},
+                 {"top_tokens", tensor_json(lens.top_tokens)},
+                 {"top_probs", tensor_json(lens.top_probs)},
+                 {"targets", tensor_json(lens.targets)},
+                 {"target_probs", tensor_json(lens.target_probs)},
+                 {"target_ranks", tensor_json(lens.target_ranks)}};
+  if (model.has_tokenizer() && args.output.json) {
+    // The texts of the top tokens, [layer][batch][pos][k], beside their ids.
+    auto strings = nlohmann::json::array();
+    auto flat = lens.top_tokens.contiguous();
+    for (int64_t n = 0; n < flat.size(0); ++n) {
+      auto per_batch = nlohmann::json::array();
+      for (int64_t b = 0; b < flat.size(1); ++b) {
+        auto per_pos = nlohmann::json::array();
+        for (int64_t p = 0; p < flat.size(2); ++p) {
+          auto top = nlohmann::json::array();
+          for (int64_t k = 0; k < flat.size(3); ++k) top.push_back(text(flat[n][b][p][k].item<int64_t>()));
+          per_pos.push_back(top);
         }
-        strings.push_back(per_batch);
+        per_batch.push_back(per_pos);
       }
-      out["top_strings"] = strings;
+      strings.push_back(per_batch);
     }
-    fmt::print("{}\n", out.dump());
-    return;
+    report.json["top_strings"] = strings;
   }
-  const int64_t batch = ids.size(0), pos = ids.size(1), layers = lens.top_tokens.size(0), k = lens.top_tokens.size(3);
-  auto token = [&](int64_t id) {
-    return model.has_tokenizer() ? fmt::format("{:?}", text(id)) : std::to_string(id);
+  report.print_text = [&model, input, lens, text] {
+    const auto& ids = input.input_ids;
+    const int64_t batch = ids.size(0), pos = ids.size(1), layers = lens.top_tokens.size(0), k = lens.top_tokens.size(3);
+    auto token = [&](int64_t id) {
+      return model.has_tokenizer() ? fmt::format("{:?}", text(id)) : std::to_string(id);
+    };
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t p = 0; p < pos; ++p) {
+        if (input.attention_mask.defined() && input.attention_mask[b][p].item<int64_t>() == 0) continue;
+        auto target = lens.targets[b][p].item<int64_t>();
+        fmt::print("sequence {} position {} (input {}), tracking {}:\n", b, p, token(ids[b][p].item<int64_t>()),
+                   token(target));
+        for (int64_t n = 0; n < layers; ++n) {
+          std::string row = fmt::format("  {:>10}  rank {:>6}  p={:.3f} |", lens.labels[n],
+                                        lens.target_ranks[n][b][p].item<int64_t>(),
+                                        lens.target_probs[n][b][p].item<double>());
+          for (int64_t i = 0; i < k; ++i)
+            row += fmt::format(" {} {:.3f}", token(lens.top_tokens[n][b][p][i].item<int64_t>()),
+                               lens.top_probs[n][b][p][i].item<double>());
+          fmt::print("{}\n", row);
+        }
+      }
+    }
   };
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t p = 0; p < pos; ++p) {
-      if (input.attention_mask.defined() && input.attention_mask[b][p].item<int64_t>() == 0) continue;
-      auto target = lens.targets[b][p].item<int64_t>();
-      fmt::print("sequence {} position {} (input {}), tracking {}:\n", b, p, token(ids[b][p].item<int64_t>()),
-                 token(target));
-      for (int64_t n = 0; n < layers; ++n) {
-        std::string row = fmt::format("  {:>10}  rank {:>6}  p={:.3f} |", lens.labels[n],
-                                      lens.target_ranks[n][b][p].item<int64_t>(),
-                                      lens.target_probs[n][b][p].item<double>());
-        for (int64_t i = 0; i < k; ++i)
-          row += fmt::format(" {} {:.3f}", token(lens.top_tokens[n][b][p][i].item<int64_t>()),
-                             lens.top_probs[n][b][p][i].item<double>());
-        fmt::print("{}\n", row);
-      }
-    }
-  }
-  if (args.out) fmt::print("wrote {}\n", *args.out);
+  return report;
 }
 
 }  // namespace
@@ -114,9 +115,11 @@ void register_lens(CLI::App& app) {
   cmd->add_flag("--tl-scale", args->final_cached_scale,
                 "Normalise every layer by the final layer's cached scale, as TransformerLens' "
                 "accumulated_resid(apply_ln=True) does (default: each layer's own)");
-  cmd->add_flag("--json", args->json, "Print one JSON object ([layer, batch, pos, k] arrays)");
-  cmd->add_option("--out", args->out, "Write the lens tensors to this .safetensors file");
-  cmd->callback([args] { run(*args); });
+  add_output_options(cmd, args->output, {.out = "Write the lens tensors to this .safetensors file"});
+  cmd->callback([args] {
+    auto model = load_model(args->model);
+    emit(lens_report(model, *args), args->output);
+  });
 }
 
 }  // namespace arrakis::cli

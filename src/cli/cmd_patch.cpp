@@ -13,6 +13,7 @@
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
 #include "arrakis/plots/heatmap.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "cli/token_input.hpp"
@@ -23,8 +24,9 @@ namespace {
 struct PatchArgs {
   ModelOptions model;
   std::string component, metric;
-  std::optional<std::string> clean, corrupted, clean_prompt, corrupted_prompt, out, plot;
-  bool by_position = false, noising = false, json = false, attribution = false, naive = false;
+  std::optional<std::string> clean, corrupted, clean_prompt, corrupted_prompt;
+  bool by_position = false, noising = false, attribution = false, naive = false;
+  OutputOptions output;
 };
 
 TokenInput read_run(const HookedTransformer& model, const std::optional<std::string>& ids,
@@ -82,10 +84,8 @@ void print_table(const PatchingResult& result, const std::vector<std::vector<std
 }
 
 // One heatmap for [layer, position] and [layer, head]; one per layer ([position, head]) for by-position heads.
-void write_plot(const std::string& path, const PatchArgs& args, const PatchingResult& result,
-                const std::vector<std::vector<std::string>>& labels, const char* quantity) {
-  const auto title = fmt::format("{} patching of {}, {} ({}): {}", args.attribution ? "attribution" : "activation",
-                                 args.component, args.metric, args.noising ? "noising" : "denoising", quantity);
+// One heatmap of [layer, position | head], or one per layer of [layer, position, head].
+std::vector<Heatmap> figures(const PatchingResult& result, const std::vector<std::vector<std::string>>& labels) {
   std::vector<Heatmap> maps;
   if (result.values.dim() == 2) {
     maps.push_back({fmt::format("clean {:.4f}, corrupted {:.4f}", result.clean_metric, result.corrupted_metric),
@@ -95,10 +95,10 @@ void write_plot(const std::string& path, const PatchArgs& args, const PatchingRe
       maps.push_back({labels[0][l], result.values[l], labels[1], labels[2], result.dims[1], result.dims[2],
                       std::nullopt});
   }
-  write_heatmaps_html(path, title, maps);
+  return maps;
 }
 
-void patch(const PatchArgs& args) {
+CommandReport patch(const PatchArgs& args) {
   auto model = load_model(args.model);
   auto clean = read_run(model, args.clean, args.clean_prompt, "clean");
   auto corrupted = read_run(model, args.corrupted, args.corrupted_prompt, "corrupted");
@@ -135,8 +135,8 @@ void patch(const PatchArgs& args) {
     options.by_position = args.by_position;
     options.noising = args.noising;
     options.method = args.naive ? PatchingMethod::Naive : PatchingMethod::Fast;
-    options.metric_reads_last_position = metric.kind != "loss";
-    if (metric.kind == "logit-diff") options.metric_reads_tokens = {metric.answer, metric.wrong};
+    options.metric_reads_last_position = metric.reads_last_position();
+    options.metric_reads_tokens = metric.reads_tokens();
     options.progress = progress_line();
     result = activation_patching(model, runs, metric.metric, options);
   }
@@ -146,41 +146,40 @@ void patch(const PatchArgs& args) {
   auto labels = patching_labels(model, result, component, str_tokens);
   const char* quantity = args.attribution ? "estimated metric change (attribution patching)" : "patched metric";
 
-  if (args.out) {
-    save_safetensors(*args.out,
-                     {{"result", result.values.to(torch::kFloat32)},
-                      {"clean_metric", torch::tensor({result.clean_metric}, torch::kFloat32)},
-                      {"corrupted_metric", torch::tensor({result.corrupted_metric}, torch::kFloat32)}},
-                     {{"component", args.component}, {"metric", args.metric}, {"dims", fmt::format("{}", fmt::join(result.dims, ","))},
-                      {"quantity", quantity}});
-  }
-  if (args.plot) write_plot(*args.plot, args, result, labels, quantity);
-  if (args.json) {
-    nlohmann::json labels_json;
-    for (std::size_t d = 0; d < result.dims.size(); ++d) labels_json[result.dims[d]] = labels[d];
-    nlohmann::json out = {{"result", nested(result.values)},
-                          {"clean_metric", result.clean_metric},
-                          {"corrupted_metric", result.corrupted_metric},
-                          {"dims", result.dims},
-                          {"labels", labels_json},
-                          {"component", args.component},
-                          {"metric", args.metric},
-                          {"direction", args.noising ? "noising" : "denoising"},
-                          {"quantity", quantity},
-                          {"cells", result.cells},
-                          {"cells_unchanged", result.cells_unchanged},
-                          {"necessary_gflop", result.necessary_gflop}};
-    std::cout << out.dump() << "\n";
-    return;
-  }
-  fmt::print("{} patching of {} ({}), metric {}: clean {:.4f}, corrupted {:.4f}\n",
-             args.attribution ? "attribution" : "activation", args.component,
-             args.noising ? "corrupted into clean" : "clean into corrupted", args.metric, result.clean_metric,
-             result.corrupted_metric);
-  fmt::print("values: {} [{}]\n", quantity, fmt::join(result.dims, ", "));
-  print_table(result, labels);
-  if (args.out) fmt::print("wrote {}\n", *args.out);
-  if (args.plot) fmt::print("wrote {}\n", *args.plot);
+  CommandReport report;
+  report.tensors = {{"result", result.values.to(torch::kFloat32)},
+                    {"clean_metric", torch::tensor({result.clean_metric}, torch::kFloat32)},
+                    {"corrupted_metric", torch::tensor({result.corrupted_metric}, torch::kFloat32)}};
+  report.metadata = {{"component", args.component},
+                     {"metric", args.metric},
+                     {"dims", fmt::format("{}", fmt::join(result.dims, ","))},
+                     {"quantity", quantity}};
+  report.figure_title = fmt::format("{} patching of {}, {} ({}): {}", args.attribution ? "attribution" : "activation",
+                                    args.component, args.metric, args.noising ? "noising" : "denoising", quantity);
+  report.figures = figures(result, labels);
+  nlohmann::json labels_json;
+  for (std::size_t d = 0; d < result.dims.size(); ++d) labels_json[result.dims[d]] = labels[d];
+  report.json = {{"result", nested(result.values)},
+                 {"clean_metric", result.clean_metric},
+                 {"corrupted_metric", result.corrupted_metric},
+                 {"dims", result.dims},
+                 {"labels", labels_json},
+                 {"component", args.component},
+                 {"metric", args.metric},
+                 {"direction", args.noising ? "noising" : "denoising"},
+                 {"quantity", quantity},
+                 {"cells", result.cells},
+                 {"cells_unchanged", result.cells_unchanged},
+                 {"necessary_gflop", result.necessary_gflop}};
+  report.print_text = [args, result, labels, quantity] {
+    fmt::print("{} patching of {} ({}), metric {}: clean {:.4f}, corrupted {:.4f}\n",
+               args.attribution ? "attribution" : "activation", args.component,
+               args.noising ? "corrupted into clean" : "clean into corrupted", args.metric, result.clean_metric,
+               result.corrupted_metric);
+    fmt::print("values: {} [{}]\n", quantity, fmt::join(result.dims, ", "));
+    print_table(result, labels);
+  };
+  return report;
 }
 
 }  // namespace
@@ -207,10 +206,10 @@ void register_patch(CLI::App& app) {
   cmd->add_flag("--attribution", args->attribution,
                 "Attribution patching: the gradient estimate of each cell's metric change (one backward)");
   cmd->add_flag("--naive", args->naive, "One full forward per cell (the reference; slow)");
-  cmd->add_flag("--json", args->json, "Print one JSON object");
-  cmd->add_option("--out", args->out, "Write result, clean_metric and corrupted_metric to this .safetensors file");
-  cmd->add_option("--plot", args->plot, "Write the result as an HTML heatmap to this file");
-  cmd->callback([args] { patch(*args); });
+  add_output_options(cmd, args->output,
+                     {.out = "Write result, clean_metric and corrupted_metric to this .safetensors file",
+                      .plot = "Write the result as an HTML heatmap to this file"});
+  cmd->callback([args] { emit(patch(*args), args->output); });
 }
 
 }  // namespace arrakis::cli

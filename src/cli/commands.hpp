@@ -17,5 +17,6 @@ void register_demo(CLI::App& app);
 void register_experiments(CLI::App& app);
 void register_train_demo_model(CLI::App& app);
 void register_doctor(CLI::App& app);
+void register_hooks(CLI::App& app);
 
 }  // namespace arrakis::cli

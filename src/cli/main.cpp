@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   arrakis::cli::register_experiments(app);
   arrakis::cli::register_train_demo_model(app);
   arrakis::cli::register_doctor(app);
+  arrakis::cli::register_hooks(app);
 
   try {
     app.parse(argc, argv);

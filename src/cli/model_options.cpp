@@ -1,5 +1,6 @@
 #include "cli/model_options.hpp"
 
+#include <torch/cuda.h>
 #include <fmt/format.h>
 
 #include <cctype>

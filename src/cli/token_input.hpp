@@ -2,7 +2,7 @@
 // Reading token ids from the command line: "1,2,3" (one sequence) or a safetensors file holding int64 `input_ids`
 // [batch, pos] (and optionally `attention_mask`).
 #include <CLI/CLI.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <optional>
 #include <string>

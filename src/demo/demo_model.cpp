@@ -1,12 +1,14 @@
 #include "arrakis/demo/demo_model.hpp"
 
 #include <fmt/format.h>
+#include <torch/optim/adamw.h>
 
 #include "arrakis/error.hpp"
 #include "arrakis/io/checkpoint.hpp"
 #include "arrakis/io/config_json.hpp"
 #include "arrakis/model/transformer_lens_format.hpp"
 #include "demo/embedded_files.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 
@@ -56,7 +58,7 @@ HookedTransformer train_demo_model(const DemoTrainingOptions& options) {
   for (auto& [name, t] : model.weights().named_parameters(config)) parameters.push_back(t);
   torch::optim::AdamW optimizer(parameters,
                                 torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
-  auto generator = at::detail::createCPUGenerator(options.seed + 1);
+  auto generator = seeded_generator(options.seed + 1);
   for (int64_t step = 1; step <= options.steps; ++step) {
     auto tokens = options.task.sample(options.batch, generator);
     auto loss = lm_loss(model(tokens), tokens);

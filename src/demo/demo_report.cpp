@@ -11,9 +11,11 @@
 #include "arrakis/analysis/circuits.hpp"
 #include "arrakis/analysis/head_detectors.hpp"
 #include "arrakis/analysis/metrics.hpp"
-#include "arrakis/bench/interpretability_bench.hpp"
+#include "arrakis/experiments/interpretability_bench.hpp"
+#include "arrakis/model/head.hpp"
 #include "arrakis/demo/demo_model.hpp"
 #include "arrakis/plots/heatmap.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -62,15 +64,14 @@ void predictions(DemoContext& ctx) {
         {"repeat_accuracy", hits.to(torch::kFloat32).mean().item<double>()}};
   });
   auto r = analysis(ctx.tokens, ctx.T);
-  auto values = r.values();
   const auto& c = ctx.model.config();
   fmt::print(ctx.out, "Predictions on {} sequences of {} random tokens, each repeated once ({} positions):\n",
              ctx.tokens.size(0), ctx.T, ctx.tokens.size(1));
   fmt::print(ctx.out, "  loss on the first copy  {:.3f} nats (chance: ln({}) = {:.3f})\n",
-             values[0].second.json().get<double>(), c.d_vocab - 1, std::log(static_cast<double>(c.d_vocab - 1)));
+             r.get<double>("loss_first_copy"), c.d_vocab - 1, std::log(static_cast<double>(c.d_vocab - 1)));
   fmt::print(ctx.out, "  loss on the second copy {:.3f} nats; top-1 accuracy {:.1f}%: the model copies what came "
                       "before\n",
-             values[1].second.json().get<double>(), 100.0 * values[2].second.json().get<double>());
+             r.get<double>("loss_second_copy"), 100.0 * r.get<double>("repeat_accuracy"));
 
   auto probs = torch::softmax(ctx.logits.index({0}), -1);
   auto row = ctx.tokens[0].contiguous();
@@ -91,7 +92,7 @@ void attention_heads(DemoContext& ctx) {
     std::vector<torch::Tensor> previous, induction;
     for (int l = 0; l < ctx.model.config().n_layers; ++l) {
       // The sequences repeat with period T after BOS (offset 1).
-      auto scores = layer_head_scores(ctx.cache.at("pattern", l), T, /*offset=*/1);
+      auto scores = layer_head_scores(ctx.cache.at("pattern", l), {.period = T, .offset = 1});
       previous.push_back(scores.previous_token);
       induction.push_back(scores.induction);
     }
@@ -100,21 +101,23 @@ void attention_heads(DemoContext& ctx) {
     const auto heads = induction_scores.size(1);
     return ExperimentResults{{"previous_token_scores", torch::stack(previous)},
                              {"induction_scores", induction_scores},
-                             {"strongest_induction_head", fmt::format("L{}H{}", best / heads, best % heads)},
+                             {"strongest_induction_head",
+                              Head{static_cast<int>(best / heads), static_cast<int>(best % heads)}.label()},
                              {"strongest_induction_score", induction_scores.flatten()[best].item<double>()}};
   });
-  auto r = analysis(ctx.T).values();
-  auto previous = r[0].second.tensor(), induction = r[1].second.tensor();
-  ctx.strongest_head = r[2].second.json().get<std::string>();
+  auto r = analysis(ctx.T);
+  auto previous = r["previous_token_scores"].tensor(), induction = r["induction_scores"].tensor();
+  ctx.strongest_head = r.get<std::string>("strongest_induction_head");
   fmt::print(ctx.out, "\nAttention heads (mean attention; induction = to the token after the previous occurrence, "
                       "offset {}):\n", ctx.T - 1);
   fmt::print(ctx.out, "  {:>6} {:>15} {:>15}\n", "head", "previous-token", "induction");
   for (int64_t l = 0; l < previous.size(0); ++l)
     for (int64_t h = 0; h < previous.size(1); ++h)
-      fmt::print(ctx.out, "  {:>6} {:>15.3f} {:>15.3f}\n", fmt::format("L{}H{}", l, h), previous[l][h].item<double>(),
+      fmt::print(ctx.out, "  {:>6} {:>15.3f} {:>15.3f}\n", Head{static_cast<int>(l), static_cast<int>(h)}.label(),
+                 previous[l][h].item<double>(),
                  induction[l][h].item<double>());
   fmt::print(ctx.out, "  strongest induction head: {} ({:.3f})\n", ctx.strongest_head,
-             r[3].second.json().get<double>());
+             r.get<double>("strongest_induction_score"));
   ctx.plots.push_back({.title = "Previous-token score (mean attention to the previous token)", .values = previous,
                        .col_labels = head_labels(previous.size(1))});
   ctx.plots.push_back({.title = fmt::format("Induction score (mean attention to the token after the previous "
@@ -129,9 +132,9 @@ void circuits(DemoContext& ctx) {
     return ExperimentResults{{"k_composition_0_to_1", k.select(0, 0).select(1, 1).contiguous()},
                              {"ov_copying", ov_copying_scores(ctx.model)}};
   });
-  auto r = analysis().values();
-  auto k = r[0].second.tensor(), copying = r[1].second.tensor();   // k: [layer-0 head, layer-1 head]
-  const int64_t receiver = std::stoi(ctx.strongest_head.substr(ctx.strongest_head.find('H') + 1));
+  auto r = analysis();
+  auto k = r["k_composition_0_to_1"].tensor(), copying = r["ov_copying"].tensor();  // k: [layer-0 head, layer-1 head]
+  const int64_t receiver = Head::parse(ctx.strongest_head).head;
   const int64_t sender = k.select(1, receiver).argmax().item<int64_t>();
   fmt::print(ctx.out, "\nCircuits from the weights alone: K-composition of layer-0 heads into {}'s keys:\n  ",
              ctx.strongest_head);
@@ -154,7 +157,7 @@ void patching(DemoContext& ctx) {
     auto clean = tokens.index({Slice(0, batch), Slice(0, last)}).clone();
     auto answers = tokens.index({Slice(0, batch), last});
     // Not the stream the sequences came from (that seed would redraw the very tokens it replaces).
-    auto generator = at::detail::createCPUGenerator(seed + 1);
+    auto generator = seeded_generator(seed + 1);
     auto fresh = at::randint(1, ctx.model.config().d_vocab, {batch, ctx.T}, generator,
                              torch::TensorOptions().dtype(torch::kInt64));
     auto corrupted = torch::cat({clean.index({Slice(), Slice(0, 1)}), fresh,
@@ -166,9 +169,9 @@ void patching(DemoContext& ctx) {
                              {"clean_logprob", result.clean_metric},
                              {"corrupted_logprob", result.corrupted_metric}};
   });
-  auto r = analysis(ctx.tokens, ctx.bench.seed()).values();
-  auto values = r[0].second.tensor();   // [layer, position]
-  const double clean = r[1].second.json().get<double>(), corrupted = r[2].second.json().get<double>();
+  auto r = analysis(ctx.tokens, ctx.bench.seed());
+  auto values = r["resid_pre_by_layer_position"].tensor();  // [layer, position]
+  const double clean = r.get<double>("clean_logprob"), corrupted = r.get<double>("corrupted_logprob");
   fmt::print(ctx.out, "\nActivation patching (first copy replaced by fresh random tokens; clean resid_pre patched in "
                       "per layer and position):\n");
   fmt::print(ctx.out, "  log-prob of the right last token: clean {:.3f}, corrupted {:.3f}\n", clean, corrupted);
@@ -183,9 +186,9 @@ void patching(DemoContext& ctx) {
 
 void induction_ablation(DemoContext& ctx) {
   auto analysis = ARRAKIS_EXPERIMENT(ctx.bench, "demo.induction_ablation", (const torch::Tensor& tokens, std::string head), {
-    const int layer = std::stoi(head.substr(1)), index = std::stoi(head.substr(head.find('H') + 1));
-    auto zero_head = [index](const torch::Tensor& z) { z.select(2, index).zero_(); };
-    auto ablated = ctx.model.run_with_hooks(tokens, {{fmt::format("blocks.{}.attn.hook_z", layer), zero_head}});
+    const auto ablated_head = Head::parse(head);
+    auto zero_head = [&](const torch::Tensor& z) { z.select(2, ablated_head.head).zero_(); };
+    auto ablated = ctx.model.run_with_hooks(tokens, {{hooks::z(ablated_head.layer), zero_head}});
     // Per sequence: the mean loss on the second copy, where induction does its work.
     auto second_copy = [&](const torch::Tensor& logits) {
       return lm_loss(logits, tokens, {}, true).index({Slice(), Slice(ctx.T, torch::indexing::None)}).mean(1);
@@ -257,7 +260,7 @@ void run_demo(std::ostream& out, const DemoOptions& options) {
   fmt::print(out, "Trained by Arrakis itself to continue repeated segments of random tokens "
                   "(reproduce: arrakis train-demo-model --out DIR).\n\n");
 
-  auto generator = at::detail::createCPUGenerator(options.seed);
+  auto generator = seeded_generator(options.seed);
   DemoContext ctx{bench, model, out};
   ctx.T = 16;
   ctx.tokens = repeated_random_tokens(options.batch, ctx.T, c.d_vocab, generator);

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "arrakis/error.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/util/closest_names.hpp"
 
 namespace arrakis {
@@ -10,32 +13,29 @@ namespace arrakis {
 std::string act_name(std::string_view name, std::optional<int> layer, std::string_view layer_type) {
   const std::string n(name);
   if (n.find('.') != std::string::npos || n.starts_with("hook_")) return n;  // already a full name
-  if (n == "embed" || n == "pos_embed" || n == "tokens") return "hook_" + n;
-  if (n == "scale" || n == "normalized") {
-    if (!layer) return "ln_final.hook_" + n;
-    std::string ln = layer_type.empty() ? "ln1" : std::string(layer_type);
-    return fmt::format("blocks.{}.{}.hook_{}", *layer, ln, n);
+  // Norm points share their short names ("scale", "normalized"): the layer type picks one, ln1 by default in a
+  // block, ln_final outside.
+  const std::string_view wanted_type = !layer_type.empty() ? layer_type : layer ? "ln1" : "ln_final";
+  const HookSpec* found = nullptr;
+  std::vector<std::string> known;
+  for (const auto& spec : hook_catalogue()) {
+    known.emplace_back(spec.short_name);
+    const bool named = spec.short_name == n || std::find(spec.aliases.begin(), spec.aliases.end(), n) !=
+                                                   spec.aliases.end();
+    if (!named) continue;
+    if (!spec.layer_type.empty() && spec.layer_type != wanted_type) continue;
+    found = &spec;
+    break;
   }
-  if (!layer) throw Error(fmt::format("activation name '{}' needs a layer", n));
-  static const std::vector<std::string> block_level = {"resid_pre", "resid_mid", "resid_post", "attn_out",
-                                                       "mlp_out",   "attn_in",   "mlp_in",     "q_input",
-                                                       "k_input",   "v_input"};
-  static const std::vector<std::string> attention = {"q", "k", "v", "z", "rot_q", "rot_k", "result", "attn_scores",
-                                                     "pattern"};
-  static const std::vector<std::string> mlp = {"pre", "pre_linear", "post"};
-  auto in = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), n) != v.end(); };
-  if (in(block_level)) return fmt::format("blocks.{}.hook_{}", *layer, n);
-  if (in(attention)) return fmt::format("blocks.{}.attn.hook_{}", *layer, n);
-  if (in(mlp)) return fmt::format("blocks.{}.mlp.hook_{}", *layer, n);
-  // TransformerLens' aliases
-  if (n == "attn" || n == "attn_pattern") return fmt::format("blocks.{}.attn.hook_pattern", *layer);
-  if (n == "attn_logits") return fmt::format("blocks.{}.attn.hook_attn_scores", *layer);
-  if (n == "mlp_post") return fmt::format("blocks.{}.mlp.hook_post", *layer);
-  if (n == "mlp_pre") return fmt::format("blocks.{}.mlp.hook_pre", *layer);
-  std::vector<std::string> all = block_level;
-  all.insert(all.end(), attention.begin(), attention.end());
-  all.insert(all.end(), mlp.begin(), mlp.end());
-  throw Error(fmt::format("unknown activation name '{}'; closest: {}", n, quoted_list(closest_names(n, all, 3))));
+  if (!found) {
+    std::sort(known.begin(), known.end());
+    known.erase(std::unique(known.begin(), known.end()), known.end());
+    throw Error(fmt::format("unknown activation name '{}'{}; closest: {}", n,
+                            layer_type.empty() ? "" : fmt::format(" (layer type '{}')", layer_type),
+                            quoted_list(closest_names(n, known, 3))));
+  }
+  if (found->in_block() && !layer) throw Error(fmt::format("activation name '{}' needs a layer", n));
+  return found->name(layer.value_or(-1));
 }
 
 void ActivationCache::insert(const std::string& name, torch::Tensor activation) {

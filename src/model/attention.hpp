@@ -1,9 +1,9 @@
 #pragma once
 // Multi-head / grouped-query attention with TransformerLens' hook points.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "arrakis/hooks/hook_registry.hpp"
-#include "arrakis/model/block_hooks.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/model/config.hpp"
 #include "arrakis/model/kv_cache.hpp"
 #include "arrakis/model/weights.hpp"

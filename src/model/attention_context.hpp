@@ -1,6 +1,6 @@
 #pragma once
 // What every layer's attention shares within one forward: positions, rotary angles and the masks.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <map>
 #include <optional>

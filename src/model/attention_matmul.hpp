@@ -3,7 +3,7 @@
 // their key/value heads. Float32 on the CPU runs on oneDNN's batched matmul (its JIT kernels are ~4x faster than
 // LibTorch 1.13's bmm for these small per-head matrices, and read any strides); other dtypes and devices, and builds
 // without oneDNN, run on LibTorch.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace arrakis {
 

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "arrakis/error.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 
@@ -50,7 +51,7 @@ GenerateResult generate(HookedTransformer& model, const torch::Tensor& prompt_in
     stop.push_back(*model.tokenizer().special_tokens().eos);
   auto stop_ids = torch::tensor(stop, torch::TensorOptions().dtype(torch::kInt64)).to(device);
 
-  auto generator = at::detail::createCPUGenerator(o.seed);
+  auto generator = seeded_generator(o.seed);
   auto tokens = prompt;
   auto mask = prompt_mask.defined() ? prompt_mask.to(device, torch::kInt64)
                                     : torch::ones({batch, prompt_length}, torch::TensorOptions().dtype(torch::kInt64).device(device));

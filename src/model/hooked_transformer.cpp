@@ -30,77 +30,41 @@ WeightProcessingReport HookedTransformer::process_weights(const WeightProcessing
 }
 
 void HookedTransformer::declare_hook_points() {
+  // From the catalogue, in forward order: the points before the blocks, each block's, the points after them.
   const auto& c = config_;
-  const bool norm = c.normalization != NormType::None;
-  hook_embed_ = hooks_.declare("hook_embed", -1);
-  if (c.positional_embedding == PositionalEmbedding::Learned) hook_pos_embed_ = hooks_.declare("hook_pos_embed", -1);
+  auto declare_model_point = [&](HookKind kind) {
+    return model_has(c, kind) ? hooks_.declare(hook_name(kind), -1) : -1;
+  };
+  hook_embed_ = declare_model_point(HookKind::Embed);
+  hook_pos_embed_ = declare_model_point(HookKind::PosEmbed);
   block_hooks_.assign(c.n_layers, {});
-  for (int l = 0; l < c.n_layers; ++l) {
-    auto& ids = block_hooks_[l];
-    auto block = [&](const std::string& part) { return hooks_.declare(fmt::format("blocks.{}.{}", l, part), l); };
-    ids.resid_pre = block("hook_resid_pre");
-    ids.attn_in = block("hook_attn_in");
-    ids.q_input = block("hook_q_input");
-    ids.k_input = block("hook_k_input");
-    ids.v_input = block("hook_v_input");
-    if (norm) {
-      ids.ln1_scale = block("ln1.hook_scale");
-      ids.ln1_normalized = block("ln1.hook_normalized");
-    }
-    ids.q = block("attn.hook_q");
-    ids.k = block("attn.hook_k");
-    ids.v = block("attn.hook_v");
-    if (c.qk_norm != NormType::None) {
-      ids.q_norm_scale = block("attn.q_norm.hook_scale");
-      ids.q_norm_normalized = block("attn.q_norm.hook_normalized");
-      ids.k_norm_scale = block("attn.k_norm.hook_scale");
-      ids.k_norm_normalized = block("attn.k_norm.hook_normalized");
-    }
-    if (c.positional_embedding == PositionalEmbedding::Rotary) {
-      ids.rot_q = block("attn.hook_rot_q");
-      ids.rot_k = block("attn.hook_rot_k");
-    }
-    ids.attn_scores = block("attn.hook_attn_scores");
-    ids.pattern = block("attn.hook_pattern");
-    ids.z = block("attn.hook_z");
-    ids.result = block("attn.hook_result");
-    ids.attn_out = block("hook_attn_out");
-    if (c.has_mlp()) {
-      if (!c.parallel_attn_mlp) ids.resid_mid = block("hook_resid_mid");
-      ids.mlp_in = block("hook_mlp_in");
-      if (norm && !c.parallel_shared_norm) {
-        ids.ln2_scale = block("ln2.hook_scale");
-        ids.ln2_normalized = block("ln2.hook_normalized");
-      }
-      ids.mlp_pre = block("mlp.hook_pre");
-      if (c.gated_mlp) ids.mlp_pre_linear = block("mlp.hook_pre_linear");
-      ids.mlp_post = block("mlp.hook_post");
-      ids.mlp_out = block("hook_mlp_out");
-    }
-    ids.resid_post = block("hook_resid_post");
-  }
-  if (norm) {
-    hook_ln_final_scale_ = hooks_.declare("ln_final.hook_scale", -1);
-    hook_ln_final_normalized_ = hooks_.declare("ln_final.hook_normalized", -1);
-  }
+  for (int l = 0; l < c.n_layers; ++l)
+    for (const auto& spec : hook_catalogue())
+      if (spec.in_block() && model_has(c, spec.kind)) block_hooks_[l].*spec.slot = hooks_.declare(spec.name(l), l);
+  hook_ln_final_scale_ = declare_model_point(HookKind::LnFinalScale);
+  hook_ln_final_normalized_ = declare_model_point(HookKind::LnFinalNormalized);
   set_use_attn_result(false);
   set_use_split_qkv_input(false);
   set_use_attn_in(false);
   set_use_hook_mlp_in(false);
 }
 
+void HookedTransformer::enable_opt_in(HookOptIn opt_in, bool on) {
+  for (const auto& spec : hook_catalogue())
+    if (spec.opt_in == opt_in)
+      for (const auto& ids : block_hooks_)
+        if (ids.*spec.slot >= 0) hooks_.set_enabled(ids.*spec.slot, on, how_to_enable(opt_in));
+}
+
 void HookedTransformer::set_use_attn_result(bool on) {
   use_attn_result_ = on;
-  for (const auto& ids : block_hooks_)
-    hooks_.set_enabled(ids.result, on, "call set_use_attn_result(true) to compute per-head outputs");
+  enable_opt_in(HookOptIn::AttnResult, on);
 }
 
 void HookedTransformer::set_use_split_qkv_input(bool on) {
   if (on && use_attn_in_) throw Error("set_use_split_qkv_input(true) conflicts with set_use_attn_in(true)");
   use_split_qkv_input_ = on;
-  for (const auto& ids : block_hooks_)
-    for (int id : {ids.q_input, ids.k_input, ids.v_input})
-      hooks_.set_enabled(id, on, "call set_use_split_qkv_input(true) to give q, k and v separate inputs");
+  enable_opt_in(HookOptIn::SplitQkvInput, on);
 }
 
 void HookedTransformer::set_use_attn_in(bool on) {
@@ -108,14 +72,12 @@ void HookedTransformer::set_use_attn_in(bool on) {
   if (on && config_.kv_heads() != config_.n_heads)
     throw Error("set_use_attn_in(true) is not available for grouped-query models: use set_use_split_qkv_input(true)");
   use_attn_in_ = on;
-  for (const auto& ids : block_hooks_)
-    hooks_.set_enabled(ids.attn_in, on, "call set_use_attn_in(true) to give each head its own input");
+  enable_opt_in(HookOptIn::AttnIn, on);
 }
 
 void HookedTransformer::set_use_hook_mlp_in(bool on) {
   use_hook_mlp_in_ = on;
-  for (const auto& ids : block_hooks_)
-    if (ids.mlp_in >= 0) hooks_.set_enabled(ids.mlp_in, on, "call set_use_hook_mlp_in(true) to hook the MLP input");
+  enable_opt_in(HookOptIn::MlpIn, on);
 }
 
 void HookedTransformer::to(torch::Device device) { weights_.to(device, config_.dtype); }

@@ -1,6 +1,6 @@
 #pragma once
 // x @ W + b for the forward's projections.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace arrakis {
 

@@ -1,14 +1,17 @@
 #include "model/norm.hpp"
 
+#include "arrakis/model/norm_semantics.hpp"
+
 namespace arrakis {
 
 torch::Tensor apply_norm(NormType type, const NormWeights& weights, const torch::Tensor& x, double eps,
                          const HookRegistry& hooks, int scale_hook, int normalized_hook) {
-  if (type == NormType::None) return x;
+  const auto semantics = norm_semantics(type);
+  if (!semantics.present) return x;
   // Statistics in float32 even for half-precision models (as Hugging Face and TransformerLens do).
   const bool upcast = x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kFloat64;
   torch::Tensor h = upcast ? x.to(torch::kFloat32) : x;
-  const bool centre = type == NormType::LayerNorm || type == NormType::LayerNormPre;
+  const bool centre = semantics.centres;
   torch::Tensor normalized;
   if (centre && !upcast) {
     // LibTorch's fused LayerNorm kernel (as Hugging Face runs it): one pass for mean and 1/scale, one for the
@@ -27,16 +30,7 @@ torch::Tensor apply_norm(NormType type, const NormWeights& weights, const torch:
     normalized = upcast ? (h / scale.to(torch::kFloat32)).to(x.scalar_type()) : h / scale;
   }
   normalized = hooks.run(normalized_hook, normalized);
-  switch (type) {
-    case NormType::LayerNorm:  // some LayerNorms have no bias (StableLM's per-head q/k norms)
-      return weights.b.defined() ? torch::addcmul(weights.b, normalized, weights.w) : normalized * weights.w;
-    case NormType::RMSNorm:
-      return normalized * weights.w;
-    case NormType::RMSNormOnePlus:
-      return normalized * (weights.w + 1);
-    default:  // LayerNormPre, RMSNormPre: weights folded into the next layer
-      return normalized;
-  }
+  return norm_affine(type, weights, normalized);
 }
 
 }  // namespace arrakis

@@ -1,7 +1,7 @@
 #pragma once
 // Normalization layers with TransformerLens' hook points: hook_scale is sqrt(mean(x^2) + eps) of the (centred)
 // input, hook_normalized is the input divided by it, before any weight or bias.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "arrakis/hooks/hook_registry.hpp"
 #include "arrakis/model/config.hpp"

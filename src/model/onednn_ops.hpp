@@ -3,7 +3,7 @@
 // OpenBLAS are slow: the attention's small per-head products, projections of few rows or with a bias (fused), the
 // attention softmax (5x LibTorch's on masked rows) and the MLP activations (2x). oneDNN is the library LibTorch itself
 // uses for this on CPUs (Debian's libdnnl-dev; optional at build time).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <vector>

@@ -1,7 +1,7 @@
 #pragma once
 // Rotary position embeddings: the first rotary_dim dimensions of each query and key head are rotated by angles
 // position * base^(-2i / rotary_dim).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "arrakis/model/config.hpp"
 

@@ -8,16 +8,15 @@
 #include <tuple>
 
 #include "arrakis/error.hpp"
+#include "arrakis/model/norm_semantics.hpp"
 
 namespace arrakis {
 namespace {
 
 using torch::Tensor;
 
-bool is_layer_norm(NormType t) { return t == NormType::LayerNorm || t == NormType::LayerNormPre; }
-bool has_norm_weights(NormType t) {
-  return t == NormType::LayerNorm || t == NormType::RMSNorm || t == NormType::RMSNormOnePlus;
-}
+bool is_layer_norm(NormType t) { return norm_semantics(t).centres; }
+bool has_norm_weights(NormType t) { return norm_semantics(t).gain != NormGain::None; }
 
 Tensor f64(const Tensor& t) { return t.to(torch::kFloat64); }
 Tensor like(const Tensor& value, const Tensor& original) { return value.to(original.scalar_type()).contiguous(); }
@@ -29,9 +28,9 @@ void untie(ModelConfig& config, ModelWeights& w) {
   config.tie_word_embeddings = false;
 }
 
-/// The weight a norm multiplies by (Gemma's norm multiplies by 1 + w).
+/// The weight a norm multiplies by (Gemma's norm multiplies by 1 + w), in float64.
 Tensor effective_scale(const NormWeights& n, NormType type) {
-  return type == NormType::RMSNormOnePlus ? f64(n.w) + 1.0 : f64(n.w);
+  return norm_gain(type, NormWeights{f64(n.w), n.b.defined() ? f64(n.b) : Tensor()});
 }
 
 /// Folds norm `n` into a reader `W` [..., d_model, out] with bias `b` [..., out] (undefined: no bias, and then the
@@ -68,7 +67,7 @@ void fold_ln(ModelConfig& config, ModelWeights& w) {
   untie(config, w);
   fold_into_reader(w.ln_final, type, w.W_U, &w.b_U);
   w.ln_final = {};
-  config.normalization = is_layer_norm(type) ? NormType::LayerNormPre : NormType::RMSNormPre;
+  config.normalization = norm_semantics(type).folded;
 }
 
 void center_writing_weights(ModelConfig& config, ModelWeights& w) {

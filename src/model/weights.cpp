@@ -1,9 +1,12 @@
 #include "arrakis/model/weights.hpp"
 
+#include "arrakis/model/norm_semantics.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "arrakis/error.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -48,9 +51,7 @@ void for_each_slot(Weights& w, Fn&& fn) {
 std::optional<std::vector<int64_t>> expected_shape(const std::string& name, const ModelConfig& c) {
   using Shape = std::vector<int64_t>;
   const int64_t d = c.d_model, h = c.n_heads, kv = c.kv_heads(), e = c.d_head, m = c.d_mlp;
-  auto has_w = [](NormType t) {
-    return t == NormType::LayerNorm || t == NormType::RMSNorm || t == NormType::RMSNormOnePlus;
-  };
+  auto has_w = [](NormType t) { return norm_semantics(t).gain != NormGain::None; };
   auto ends = [&](const char* s) { return name.ends_with(s); };
   if (name.find("attn.q_norm.") != std::string::npos || name.find("attn.k_norm.") != std::string::npos) {
     const int64_t heads = name.find("attn.q_norm.") != std::string::npos ? h : kv;
@@ -66,7 +67,7 @@ std::optional<std::vector<int64_t>> expected_shape(const std::string& name, cons
   if (ends(".w") || ends(".b")) {
     if (is_ln2 && (!c.has_mlp() || c.parallel_shared_norm)) return std::nullopt;
     if (ends(".w")) return has_w(c.normalization) ? std::optional(Shape{d}) : std::nullopt;
-    return c.normalization == NormType::LayerNorm ? std::optional(Shape{d}) : std::nullopt;
+    return norm_semantics(c.normalization).bias ? std::optional(Shape{d}) : std::nullopt;
   }
   if (ends("attn.W_Q")) return Shape{h, d, e};
   if (ends("attn.W_K") || ends("attn.W_V")) return Shape{kv, d, e};
@@ -110,12 +111,13 @@ ModelWeights ModelWeights::zeros(const ModelConfig& config) {
   auto options = torch::TensorOptions().dtype(config.dtype);
   for_each_slot(w, [&](const std::string& name, torch::Tensor& t) {
     if (auto shape = expected_shape(name, config)) {
-      // Norm weights start at one (the identity), except Gemma's (1 + w) form, where zero is the identity.
+      // Norm weights start where the norm is the plain normalization (1, or 0 for Gemma's 1 + w).
       const bool residual_norm = name.ends_with("ln1.w") || name.ends_with("ln2.w") || name == "ln_final.w";
       const bool head_norm = name.ends_with("q_norm.w") || name.ends_with("k_norm.w");
-      const bool one = (residual_norm && config.normalization != NormType::RMSNormOnePlus) ||
-                       (head_norm && config.qk_norm != NormType::RMSNormOnePlus);
-      t = one ? torch::ones(*shape, options) : torch::zeros(*shape, options);
+      double start = 0.0;
+      if (residual_norm) start = identity_norm_weight(config.normalization);
+      if (head_norm) start = identity_norm_weight(config.qk_norm);
+      t = torch::full(*shape, start, options);
     }
   });
   if (config.tie_word_embeddings) w.W_U = w.W_E.t();
@@ -125,7 +127,7 @@ ModelWeights ModelWeights::zeros(const ModelConfig& config) {
 
 ModelWeights ModelWeights::random(const ModelConfig& config, uint64_t seed, double init_range) {
   ModelWeights w = zeros(config);
-  auto generator = at::detail::createCPUGenerator(seed);
+  auto generator = seeded_generator(seed);
   torch::NoGradGuard no_grad;
   for_each_slot(w, [&](const std::string& name, torch::Tensor& t) {
     if (!t.defined() || t.dim() < 2 || (config.tie_word_embeddings && name == "unembed.W_U")) return;

@@ -1,7 +1,7 @@
 #include "arrakis/runtime/cpu_memory.hpp"
 
 #include <sys/mman.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 #include <unistd.h>
 
 #include <bit>

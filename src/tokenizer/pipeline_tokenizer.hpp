@@ -8,11 +8,11 @@
 #include <string>
 
 #include "arrakis/tokenizer/tokenizer.hpp"
-#include "tokenizer/added_vocabulary.hpp"
-#include "tokenizer/decoder.hpp"
-#include "tokenizer/model.hpp"
-#include "tokenizer/normalizer.hpp"
-#include "tokenizer/pre_tokenizer.hpp"
+#include "tokenizer/added_tokens/added_vocabulary.hpp"
+#include "tokenizer/decoders/decoder.hpp"
+#include "tokenizer/models/model.hpp"
+#include "tokenizer/normalizers/normalizer.hpp"
+#include "tokenizer/pre_tokenizers/pre_tokenizer.hpp"
 
 namespace arrakis::tok {
 

@@ -7,7 +7,7 @@
 // (the reference); the fast one reuses everything a patch cannot change — every layer before the patched one and
 // every position before the first one the patch alters — and batches many cells into one forward. See
 // docs/patching.md for why the fast one is exact.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <functional>

@@ -2,7 +2,7 @@
 // Weight-based circuit analysis ("A Mathematical Framework for Transformer Circuits"): every head's OV and QK
 // circuits as FactoredMatrix, Q-/K-/V-composition scores between heads of different layers, and the OV copying
 // score of the full W_E·OV·W_U circuit.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "arrakis/analysis/factored_matrix.hpp"
 #include "arrakis/model/hooked_transformer.hpp"

@@ -2,7 +2,7 @@
 // Direct logit attribution: how much each layer, head and neuron writes directly (through the final norm's cached
 // scale and the unembedding, skipping every later layer) into the logit difference of two tokens, or into one
 // token's logit.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <string>
 #include <vector>
@@ -23,17 +23,21 @@ struct LogitAttribution {
   // components.sum(0) + bias == total (exactly, up to float rounding): the final norm's scale is the cached one.
 };
 
+struct LogitAttributionOptions {
+  torch::Tensor answer;          // int64 scalar or [batch]: the token whose logit is attributed (required)
+  torch::Tensor wrong;           // int64 scalar or [batch]: attribute logit(answer) - logit(wrong); undefined: the logit
+  ReadPosition position = {};    // where each prompt is read (default: the last position)
+  bool neurons = false;          // also every MLP neuron (LogitAttribution::neurons)
+  torch::Tensor attention_mask;  // run_direct_logit_attribution: [batch, pos] for padded prompts
+};
+
 /// Attribution of logit(answer) - logit(wrong) (the logit of `answer` alone when `wrong` is undefined) at each
-/// prompt's read position. `answer`, `wrong`: int64 scalars or [batch]. The cache must hold hook_embed,
-/// (hook_pos_embed,) attn_out, mlp_out, z (or result), post (for neurons) and ln_final.hook_scale.
+/// prompt's read position. The cache must hold hook_embed, (hook_pos_embed,) attn_out, mlp_out, z (or result), post
+/// (for neurons) and ln_final.hook_scale.
 LogitAttribution direct_logit_attribution(const HookedTransformer& model, const ActivationCache& cache,
-                                          const torch::Tensor& logits, const torch::Tensor& answer,
-                                          const torch::Tensor& wrong = {}, const ReadPosition& position = {},
-                                          bool neurons = false);
+                                          const torch::Tensor& logits, const LogitAttributionOptions& options);
 /// Runs the model on `tokens`, caching only what the attribution reads.
 LogitAttribution run_direct_logit_attribution(HookedTransformer& model, const torch::Tensor& tokens,
-                                              const torch::Tensor& answer, const torch::Tensor& wrong = {},
-                                              const ReadPosition& position = {}, bool neurons = false,
-                                              const torch::Tensor& attention_mask = {});
+                                              const LogitAttributionOptions& options);
 
 }  // namespace arrakis

@@ -3,7 +3,7 @@
 // FactoredMatrix. A head's OV (W_V W_O) and QK (W_Q W_K^T) circuits are d_model x d_model matrices of rank d_head;
 // keeping them factored makes products, norms, singular values and eigenvalues cost r x r work instead of
 // d_model x d_model (or d_vocab x d_vocab for the full W_E·OV·W_U circuit).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <vector>

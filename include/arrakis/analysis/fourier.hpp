@@ -1,7 +1,7 @@
 #pragma once
 // The Fourier basis over Z_p (cosines and sines of x -> 2πkx/p, orthonormal), in which the modular-addition model
 // of "Progress measures for grokking" does its arithmetic: its embedding lives on a few key frequencies.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <string>

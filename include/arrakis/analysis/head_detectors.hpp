@@ -9,7 +9,7 @@
 //   entropy         = mean over q of -sum_k pattern[q, k] ln pattern[q, k]  (nats; 0 = all on one key)
 // With offset 0 these are exactly the definitions of `arrakis heads`; generated sequences that start with a BOS
 // token use offset 1 so the BOS is not counted as part of the repeats.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <optional>
@@ -25,16 +25,31 @@ struct HeadScores {
   torch::Tensor entropy;          // [n_layers, n_heads]
 };
 
+/// How the tokens repeat.
+struct RepeatPeriod {
+  int64_t period = 0;   // length of the repeated segment (required)
+  int64_t offset = 0;   // where the repeats start (1 after a BOS)
+};
+
 /// The scores from the patterns of one forward over `tokens` [batch, pos] (no padding), which repeat with period
-/// `period` from position `offset` on. Patterns are reduced layer by layer inside a hook, never all held at once.
-HeadScores head_scores(HookedTransformer& model, const torch::Tensor& tokens, int64_t period, int64_t offset = 0);
+/// `repeats.period` from position `repeats.offset` on. Patterns are reduced layer by layer inside a hook, never all
+/// held at once.
+HeadScores head_scores(HookedTransformer& model, const torch::Tensor& tokens, const RepeatPeriod& repeats);
 
 /// The scores of one layer's pattern [batch, heads, q, k] (the reduction head_scores applies to each layer).
-HeadScores layer_head_scores(const torch::Tensor& pattern, int64_t period, int64_t offset = 0);
+HeadScores layer_head_scores(const torch::Tensor& pattern, const RepeatPeriod& repeats);
 
-/// Seeded repeated random sequences: `repeats` copies of `period` tokens drawn uniformly from [low, high) (without
-/// BOS), preceded by `bos` when given: [batch, (1 +) period * repeats].
-torch::Tensor repeated_random_sequences(int64_t batch, int64_t period, int64_t repeats, int64_t low, int64_t high,
-                                        uint64_t seed, std::optional<int64_t> bos = std::nullopt);
+struct RepeatedSequencesOptions {
+  int64_t batch = 8;
+  int64_t period = 20;          // tokens in the segment
+  int64_t repeats = 2;          // copies of the segment
+  int64_t low = 0, high = 0;    // token ids drawn uniformly from [low, high) (required: high)
+  uint64_t seed = 0;
+  std::optional<int64_t> bos;   // a BOS token first, when given
+};
+
+/// Seeded repeated random sequences: `repeats` copies of `period` tokens (without BOS), preceded by `bos` when given:
+/// [batch, (1 +) period * repeats].
+torch::Tensor repeated_random_sequences(const RepeatedSequencesOptions& options);
 
 }  // namespace arrakis

@@ -2,7 +2,7 @@
 // The logit lens: the residual stream at every layer boundary and position, decoded as if it were the last one
 // (final norm, then unembedding): which tokens each layer already predicts, and how probable and highly ranked a
 // chosen token is at each layer.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <string>
@@ -23,6 +23,7 @@ struct LogitLensOptions {
   /// int64 [batch, pos]: the token tracked at each position (probability and rank per layer). Undefined: the
   /// model's own final prediction (top-1 of the last layer), i.e. "from which layer on is the answer there".
   torch::Tensor targets;
+  torch::Tensor attention_mask;  // run_logit_lens: [batch, pos] for padded prompts
 };
 
 struct LogitLens {
@@ -38,7 +39,6 @@ struct LogitLens {
 /// ln_final.hook_scale with final_cached_scale).
 LogitLens logit_lens(const HookedTransformer& model, const ActivationCache& cache, const LogitLensOptions& options = {});
 /// Runs the model on `tokens` caching just what the lens reads, then decodes.
-LogitLens run_logit_lens(HookedTransformer& model, const torch::Tensor& tokens, const LogitLensOptions& options = {},
-                         const torch::Tensor& attention_mask = {});
+LogitLens run_logit_lens(HookedTransformer& model, const torch::Tensor& tokens, const LogitLensOptions& options = {});
 
 }  // namespace arrakis

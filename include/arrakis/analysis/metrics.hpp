@@ -2,12 +2,13 @@
 // Metrics of a forward's logits, one value per prompt: logit difference, normalised patched logit difference,
 // log-probability of a token, loss, KL divergence. Activation patching, attribution patching and direct logit
 // attribution all take a `Metric`; `parse_metric` reads the command line's spelling of one.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace arrakis {
 
@@ -74,15 +75,23 @@ struct MetricContext {
 ///   `kl`              KL(reference || logits) against MetricContext::reference_logits
 /// A, B, T are token ids, or (for a model with a tokenizer) texts that are exactly one token, e.g.
 /// `logit-diff: Mary, John`; an all-digit spelling is read as an id.
+enum class MetricKind { LogitDiff, Logprob, Loss, Kl };
+/// "logit-diff", "logprob", "loss", "kl" (the command line's spellings).
+std::string_view to_string(MetricKind kind);
+
 struct ParsedMetric {
   std::string spec;      // as given
-  std::string kind;      // "logit-diff", "logprob", "loss", "kl"
+  MetricKind kind = MetricKind::LogitDiff;
   Metric metric;
   int64_t answer = -1;   // logit-diff: A; logprob: T
   int64_t wrong = -1;    // logit-diff: B
   /// True for metrics linear in the logits at one position (logit-diff), whose direct logit attribution is exact;
   /// logprob's attribution is that of the token's logit (its linear part).
-  bool linear() const { return kind == "logit-diff"; }
+  bool linear() const { return kind == MetricKind::LogitDiff; }
+  /// The last position's logits only (logit-diff, logprob and kl at position -1), and which of them (logit-diff's
+  /// two tokens; empty: all): what patching's fast path may restrict itself to.
+  bool reads_last_position() const { return kind != MetricKind::Loss; }
+  std::vector<int64_t> reads_tokens() const;
 };
 
 /// Throws arrakis::Error naming the spelling and what is wrong: an unknown kind, a token that is not in the model's

@@ -8,6 +8,7 @@
 namespace arrakis {
 
 struct ModelConfig;
+enum class HookKind;
 
 /// The activations activation, attribution and path patching act on. The first five are residual-stream-shaped
 /// [batch, pos, d_model] and are patched by layer × position; the rest are per head.
@@ -21,6 +22,8 @@ std::vector<std::string> patch_component_names();
 
 /// z, q, k, v and pattern.
 bool is_head_component(PatchComponent component);
+/// The kind of hook point a component patches (hook_catalogue.hpp).
+HookKind patch_hook_kind(PatchComponent component);
 /// The hook point of `component` in block `layer`, e.g. "blocks.3.attn.hook_z"; arrakis::Error when the model has
 /// no such point (resid_mid of attention-only or parallel models, mlp_out of attention-only models).
 std::string patch_hook_name(const ModelConfig& config, PatchComponent component, int layer);

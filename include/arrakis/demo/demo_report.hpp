@@ -6,7 +6,7 @@
 // running the demo twice gives one version per analysis with two runs each. The figures go to
 // `save_dir/demo-report.html` (self-contained: open it in a browser).
 #include <cstdint>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <ostream>

@@ -1,6 +1,6 @@
 #pragma once
 // ActivationCache: the activations of one forward pass, by hook-point name.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <map>

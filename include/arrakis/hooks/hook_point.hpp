@@ -1,7 +1,7 @@
 #pragma once
 // Hook points: named places in the forward pass where a hook can read or replace the activation.
 // Names and meanings follow TransformerLens (see docs/hooks.md), so activations compare one for one.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <concepts>
 #include <functional>

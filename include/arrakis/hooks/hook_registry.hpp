@@ -3,7 +3,7 @@
 //
 // The forward pass calls `run(id, x)` at every hook point. With no hook registered anywhere that is one integer
 // comparison, so a plain forward pays nothing for the machinery.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <memory>

@@ -1,7 +1,7 @@
 #pragma once
 // A model checkpoint's tensors by name, whatever the format on disk: one safetensors file, shards listed by
 // model.safetensors.index.json, pytorch_model.bin, or shards listed by pytorch_model.bin.index.json.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <memory>

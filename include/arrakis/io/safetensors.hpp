@@ -1,7 +1,7 @@
 #pragma once
 // The safetensors format (https://huggingface.co/docs/safetensors): an 8-byte little-endian header length, a JSON
 // header {name: {dtype, shape, data_offsets}, "__metadata__": {...}}, then the tensors' bytes.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <filesystem>

@@ -1,7 +1,7 @@
 #pragma once
 // Reads `pytorch_model.bin`: the zip archive `torch.save` writes (archive/data.pkl + archive/data/<key>),
 // holding a state dict (a dict or OrderedDict of tensor name -> tensor).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <memory>

@@ -2,7 +2,7 @@
 // ModelConfig: one family-agnostic description of a decoder-only transformer, in TransformerLens' terms
 // (HookedTransformerConfig). Family adapters fill it from a Hugging Face config.json; the one HookedTransformer
 // runs whatever it describes.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <string>

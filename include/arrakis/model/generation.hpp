@@ -1,7 +1,7 @@
 #pragma once
 // Text generation with a key/value cache, while the model's hooks stay active (a steering hook added with
 // model.add_hook(...) shapes every generated token).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <functional>
 #include <span>

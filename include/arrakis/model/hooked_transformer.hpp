@@ -1,7 +1,7 @@
 #pragma once
 // HookedTransformer: the one transformer implementation. Every family runs on it (a ModelConfig plus weights in
 // TransformerLens' layout); every intermediate activation passes through a named hook point.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <memory>
@@ -11,7 +11,7 @@
 
 #include "arrakis/hooks/activation_cache.hpp"
 #include "arrakis/hooks/hook_registry.hpp"
-#include "arrakis/model/block_hooks.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/model/config.hpp"
 #include "arrakis/model/kv_cache.hpp"
 #include "arrakis/model/weight_processing.hpp"
@@ -126,6 +126,7 @@ class HookedTransformer {
 
  private:
   void declare_hook_points();
+  void enable_opt_in(HookOptIn opt_in, bool on);
   torch::Tensor run_block(int layer, torch::Tensor resid, const AttentionContext& ctx, KeyValueCache* kv,
                           int64_t query_positions);
   torch::Tensor embed(const torch::Tensor& tokens, const AttentionContext& ctx);

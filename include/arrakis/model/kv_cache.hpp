@@ -1,7 +1,7 @@
 #pragma once
 // Keys and values of the positions already processed, so a forward over new positions attends to them without
 // recomputing them (generation; reusing a shared prefix).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <vector>
 

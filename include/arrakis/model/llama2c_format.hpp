@@ -2,7 +2,7 @@
 // llama2.c's model checkpoint (Karpathy's run.c, legacy version 0): a header of 7 int32 (dim, hidden_dim, n_layers,
 // n_heads, n_kv_heads, vocab_size — negative when the classifier is not shared with the embedding — and seq_len),
 // then float32 weights in a fixed order.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <optional>

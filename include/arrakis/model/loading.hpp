@@ -2,7 +2,7 @@
 // Loading a model from a folder: a Hugging Face checkpoint (config.json with a model_type + safetensors, sharded or
 // not, or pytorch_model.bin), a TransformerLens-format folder, or a llama2.c checkpoint (a folder holding one, or the
 // .bin file itself). The tokenizer in the same folder comes along.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <string>

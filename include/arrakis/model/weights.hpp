@@ -7,7 +7,7 @@
 // matmul reads it), which is also how most checkpoints store them, so loading copies nothing. Editing a weight in
 // place (e.g. `W_Q[h].zero_()`) therefore changes the model; to replace a weight by a new tensor, assign it (any
 // layout works; `canonicalize_layout()` restores the fast one).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <string>
 #include <vector>

@@ -2,7 +2,7 @@
 // Heatmaps as self-contained HTML: inline SVG, no script, no external stylesheet or font, so a file opens offline
 // in any browser (and in an SVG/XML tool). Each cell carries a hover title with its row, column and value; axes
 // are labelled and a colour bar gives the scale. For [layer, head] and [layer, position] results.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <optional>

@@ -4,7 +4,7 @@
 // Arrakis reads the CPU's features, offers OpenBLAS the kernels they allow, verifies each against a float64
 // reference, times them, keeps the fastest, and remembers the decision per CPU model and BLAS build. docs/performance.md
 // describes the mechanism.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <functional>
 #include <optional>

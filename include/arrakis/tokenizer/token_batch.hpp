@@ -1,6 +1,6 @@
 #pragma once
 // TransformerLens' tokenizer conveniences (to_tokens, to_string, to_str_tokens, to_single_token) over any Tokenizer.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <span>
 #include <string>

@@ -9,8 +9,10 @@
 namespace arrakis {
 
 ModelFamily gemma_family() {
-  static const LlamaLikeDefaults defaults{256000, 3072, 24576, 28, 16, 16, 8192, 1e-6, true, 10000.0,
-                                          "gelu_pytorch_tanh"};
+  static const LlamaLikeDefaults defaults{.vocab_size = 256000, .hidden_size = 3072, .intermediate_size = 24576,
+                                          .num_hidden_layers = 28, .num_attention_heads = 16, .num_key_value_heads = 16, 
+                                          .max_position_embeddings = 8192, .norm_eps = 1e-6,
+                                          .tie_word_embeddings = true, .rope_theta = 10000.0, .hidden_act = "gelu_pytorch_tanh"};
   return {"gemma", {"gemma"}, {{"hidden_act", "hidden_activation"}},
           [](const ConfigJson& j) {
             auto c = llama_like_config(j, "gemma", defaults);

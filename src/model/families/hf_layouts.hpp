@@ -1,7 +1,7 @@
 #pragma once
 // How Hugging Face's tensor layouts map onto TransformerLens' per-head layout. Every function returns a view: the
 // checkpoint's bytes are not copied.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <string>
 

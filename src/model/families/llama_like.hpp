@@ -8,15 +8,16 @@
 
 namespace arrakis {
 
-/// A family's Hugging Face config defaults (what its PretrainedConfig subclass sets when a key is absent).
+/// A family's Hugging Face config defaults (what its PretrainedConfig subclass sets when a key is absent); each
+/// family names every one.
 struct LlamaLikeDefaults {
-  int64_t vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads;
+  int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0, num_hidden_layers = 0, num_attention_heads = 0;
   std::optional<int64_t> num_key_value_heads;  // nullopt: num_attention_heads
-  int64_t max_position_embeddings;
-  double norm_eps;
-  bool tie_word_embeddings;
-  double rope_theta;
-  std::string hidden_act;
+  int64_t max_position_embeddings = 0;
+  double norm_eps = 0;
+  bool tie_word_embeddings = false;
+  double rope_theta = 10000.0;
+  std::string hidden_act = "silu";
 };
 
 /// The fields every one of these families reads the same way: sizes, heads (head_dim where the config has it),

@@ -6,6 +6,17 @@
 
 namespace arrakis {
 
+// The registry: each family is one file under src/model/families/ defining its function, listed here once.
+ModelFamily gpt2_family();
+ModelFamily gpt_neo_family();
+ModelFamily gpt_neox_family();
+ModelFamily llama_family();
+ModelFamily gemma_family();
+ModelFamily phi3_family();
+ModelFamily qwen2_family();
+ModelFamily mistral_family();
+ModelFamily stablelm_family();
+
 const std::vector<ModelFamily>& model_families() {
   static const std::vector<ModelFamily> families = {gpt2_family(),  gpt_neo_family(), gpt_neox_family(),
                                                      llama_family(), gemma_family(),   phi3_family(),

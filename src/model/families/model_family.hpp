@@ -25,20 +25,9 @@ struct ModelFamily {
   std::function<ModelWeights(WeightReader&, const ModelConfig&, const ConfigJson&)> read_weights;
 };
 
-/// Every Hugging Face family Arrakis loads, in the order they are documented.
+/// Every Hugging Face family Arrakis loads, in the order they are documented (the registry: model_family.cpp).
 const std::vector<ModelFamily>& model_families();
 /// The family that reads `model_type`; arrakis::Error naming it, `source`, and the supported families otherwise.
 const ModelFamily& family_for_model_type(const std::string& model_type, const std::string& source);
-
-// Each family's definition (one file each under src/model/families/).
-ModelFamily gpt2_family();
-ModelFamily gpt_neo_family();
-ModelFamily gpt_neox_family();
-ModelFamily llama_family();
-ModelFamily gemma_family();
-ModelFamily phi3_family();
-ModelFamily qwen2_family();
-ModelFamily mistral_family();
-ModelFamily stablelm_family();
 
 }  // namespace arrakis

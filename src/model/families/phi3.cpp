@@ -10,7 +10,10 @@ namespace arrakis {
 namespace {
 
 ModelConfig phi3_config(const ConfigJson& j) {
-  static const LlamaLikeDefaults defaults{32064, 3072, 8192, 32, 32, std::nullopt, 4096, 1e-5, false, 10000.0, "silu"};
+  static const LlamaLikeDefaults defaults{.vocab_size = 32064, .hidden_size = 3072, .intermediate_size = 8192,
+                                          .num_hidden_layers = 32, .num_attention_heads = 32, 
+                                          .max_position_embeddings = 4096, .norm_eps = 1e-5,
+                                          .tie_word_embeddings = false, .rope_theta = 10000.0, .hidden_act = "silu"};
   auto c = llama_like_config(j, "phi3", defaults);
   c.rope_scaling = rope_scaling_from_hf(j, c.n_ctx, j.get_int("original_max_position_embeddings", 4096));
   if (j.has("sliding_window")) c.attn_windows.assign(c.n_layers, j.get_int("sliding_window") + 1);

@@ -1,7 +1,7 @@
 #pragma once
 // Reads a checkpoint's tensors for a family adapter: converts dtype and device, checks shapes, and afterwards
 // reports tensors nobody read (a config that does not match its weights shows up there).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <functional>
 #include <set>

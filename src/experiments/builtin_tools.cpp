@@ -1,0 +1,31 @@
+#include "arrakis/experiments/builtin_tools.hpp"
+
+#include "arrakis/model/hooked_transformer.hpp"
+
+namespace arrakis {
+
+std::pair<torch::Tensor, ActivationCache> ActivationTool::run(const torch::Tensor& tokens, const NameFilter& names) {
+  torch::NoGradGuard no_grad;
+  return model().run_with_cache(tokens, names);
+}
+
+ModelProfile ProfilerTool::profile(const torch::Tensor& tokens, const ProfileOptions& options) {
+  return profile_model(model(), tokens, options);
+}
+
+HypothesisReport StatisticsTool::test(std::span<const double> x, std::span<const double> y,
+                                      const HypothesisOptions& options) {
+  return test_hypothesis(x, y, options);
+}
+
+void register_builtin_tools(ToolRegistry& tools) {
+  tools.add<ActivationTool>("activations");
+  tools.add<ProfilerTool>("profiler");
+  tools.add<StatisticsTool>("statistics");
+  tools.add<HeadDetectorTool>("head_detector");
+  tools.add<LogitLensTool>("logit_lens");
+  tools.add<LogitAttributionTool>("logit_attribution");
+  tools.add<ActivationPatchingTool>("activation_patching");
+}
+
+}  // namespace arrakis

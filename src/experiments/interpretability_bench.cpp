@@ -1,0 +1,79 @@
+#include "arrakis/experiments/interpretability_bench.hpp"
+
+#include <fmt/format.h>
+
+#include "arrakis/experiments/content_hash.hpp"
+#include "arrakis/error.hpp"
+#include "arrakis/model/transformer_lens_format.hpp"
+#include "arrakis/runtime.hpp"
+
+namespace arrakis {
+
+InterpretabilityBench::InterpretabilityBench(HookedTransformer& model, const std::filesystem::path& save_dir)
+    : tools(model), model_(&model), store_(save_dir) {
+  register_builtin_tools(tools);
+}
+
+const nlohmann::json& InterpretabilityBench::model_identity() {
+  if (!model_identity_) {
+    const auto& config = model_->config();
+    int64_t parameters = 0;
+    for (const auto& [name, tensor] : model_->weights().named_parameters(config)) parameters += tensor.numel();
+    model_identity_ = nlohmann::json{{"name", config.model_name},
+                                     {"family", config.family},
+                                     {"config", config_to_transformer_lens(config)},
+                                     {"parameters", parameters},
+                                     {"dtype", std::string(c10::toString(config.dtype))},
+                                     {"device", model_->device().str()},
+                                     {"weights_sha256", weight_fingerprint(*model_)}};
+  }
+  return *model_identity_;
+}
+
+int64_t InterpretabilityBench::begin_run(const std::string& name, const ExperimentSource& source,
+                                         nlohmann::json arguments) {
+  NewRun run{name, source.text(), std::move(arguments), model_identity(), seed_};
+  last_run_ = store_.begin_run(run);
+  // Every run starts from the same random state, so a run can be repeated exactly.
+  torch::manual_seed(seed_);
+  return last_run_;
+}
+
+void InterpretabilityBench::finish_run(int64_t id, const ExperimentResults& results) {
+  auto json = nlohmann::json::object();
+  for (const auto& [key, value] : results.values())
+    json[key] = value.is_tensor() ? store_.store_tensor(value.tensor()) : value.json();
+  store_.finish_run(id, json);
+}
+
+void InterpretabilityBench::fail_run(int64_t id, const std::string& error) { store_.fail_run(id, error); }
+
+RunRecord InterpretabilityBench::last_run() const {
+  if (last_run_ == 0) throw Error("last_run: this bench has not run an experiment yet");
+  return store_.run(last_run_);
+}
+
+std::vector<double> InterpretabilityBench::metric(const std::string& name, const std::string& key,
+                                                  const std::string& version) const {
+  std::vector<double> values;
+  for (const auto& run : store_.runs(name, version)) {
+    if (run.status != "ok" || !run.results.is_object() || !run.results.contains(key)) continue;
+    const auto& value = run.results[key];
+    if (value.is_number()) {
+      values.push_back(value.get<double>());
+    } else if (value.is_array()) {
+      for (const auto& v : value) {
+        if (!v.is_number())
+          throw Error(fmt::format("metric: result '{}' of run {} of '{}' holds a non-number ({})", key, run.id, name,
+                                  v.dump()));
+        values.push_back(v.get<double>());
+      }
+    } else {
+      throw Error(fmt::format("metric: result '{}' of run {} of '{}' is not a number or a list of numbers ({})", key,
+                              run.id, name, value.dump().substr(0, 80)));
+    }
+  }
+  return values;
+}
+
+}  // namespace arrakis

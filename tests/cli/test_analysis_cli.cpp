@@ -1,0 +1,216 @@
+// `arrakis heads`, `arrakis lens` and `arrakis attribute` end to end (the built binary, as a user runs it), and the
+// HTML heatmaps they write.
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "arrakis/analysis/direct_logit_attribution.hpp"
+#include "arrakis/analysis/head_detectors.hpp"
+#include "arrakis/analysis/metrics.hpp"
+#include "arrakis/io/safetensors.hpp"
+#include "arrakis/model/loading.hpp"
+#include "arrakis/plots/heatmap.hpp"
+#include "test_support.hpp"
+#include "unit/random_models.hpp"
+
+namespace arrakis {
+namespace {
+
+using test::run_cli;
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+// Well-formedness of the markup: every element opened is closed in order (void <meta .../> and self-closing tags
+// aside), no stray '<' or '&' in text, and nothing refers outside the file (no script, no external resource).
+std::string markup_problem(std::string html) {
+  const std::string doctype = "<!DOCTYPE html>";
+  if (html.starts_with(doctype)) html = html.substr(doctype.size());
+  std::vector<std::string> open;
+  std::regex tag(R"(<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^<>]*?)(/?)>)");
+  std::size_t last = 0;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), tag); it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    auto text = html.substr(last, static_cast<std::size_t>(m.position()) - last);
+    if (text.find('<') != std::string::npos) return "stray '<' before " + m.str();
+    for (auto amp = text.find('&'); amp != std::string::npos; amp = text.find('&', amp + 1))
+      if (!std::regex_search(text.substr(amp, 8), std::regex(R"(^&(amp|lt|gt|quot|#[0-9]+);)")))
+        return "unescaped '&' in " + text;
+    last = static_cast<std::size_t>(m.position() + m.length());
+    const std::string name = m[2];
+    if (m[4] == "/") continue;
+    if (m[1] == "/") {
+      if (open.empty() || open.back() != name) return "</" + name + "> closes " + (open.empty() ? "nothing" : open.back());
+      open.pop_back();
+    } else {
+      open.push_back(name);
+    }
+  }
+  if (!open.empty()) return "<" + open.back() + "> is never closed";
+  for (const char* external : {"<script", "src=", "href=", "@import", "url("})
+    if (html.find(external) != std::string::npos) return std::string("refers outside the file: ") + external;
+  return {};
+}
+
+TEST(AnalysisPlots, HeatmapHasOneCellPerValueLabelsAndAColourScale) {
+  Heatmap map;
+  map.title = "scores <by> head & layer";
+  map.values = torch::arange(15, torch::kFloat32).reshape({3, 5}) - 7;
+  map.values.index_put_({1, 1}, NAN);
+  map.col_labels = {"a", "b", "\"c\"", "<d>", "e&f"};
+  auto dir = test::temp_dir("heatmap");
+  write_heatmaps_html(dir / "plot.html", "page & title", {map, map});
+  auto html = read_file(dir / "plot.html");
+  EXPECT_EQ(markup_problem(html), "");
+  EXPECT_EQ(count(html, "<rect class=\"cell\""), 30u);  // two heatmaps of 3 x 5
+  EXPECT_EQ(count(html, "<svg "), 2u);
+  EXPECT_NE(html.find("<title>layer 2, head e&amp;f: 7</title>"), std::string::npos);
+  EXPECT_NE(html.find("head &lt;d&gt;"), std::string::npos);
+  EXPECT_NE(html.find(": NaN</title>"), std::string::npos);
+  EXPECT_NE(html.find("class=\"colour-bar\""), std::string::npos);
+  // Diverging scale centred on 0: the most negative cell is blue, the most positive red, zero white.
+  auto svg = heatmap_svg(map);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(fill="(#[0-9a-f]{6})"><title>layer 1, head &quot;c&quot;: 0<)re")));
+  EXPECT_EQ(m[1], "#ffffff");
+  auto channels = [](const std::string& hex) {
+    return std::array<int, 3>{std::stoi(hex.substr(1, 2), nullptr, 16), std::stoi(hex.substr(3, 2), nullptr, 16),
+                              std::stoi(hex.substr(5, 2), nullptr, 16)};
+  };
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(fill="(#[0-9a-f]{6})"><title>layer 0, head a: -7<)re")));
+  auto low = channels(m[1]);
+  EXPECT_GT(low[2], 2 * low[0]);  // strongly blue
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(fill="(#[0-9a-f]{6})"><title>layer 2, head e&amp;f: 7<)re")));
+  auto high = channels(m[1]);
+  EXPECT_GT(high[0], 2 * high[2]);  // strongly red
+  EXPECT_NE(test::error_of([&] {
+              map.row_labels = {"only one"};
+              heatmap_svg(map);
+            }).find("1 row labels for 3 rows"),
+            std::string::npos);
+}
+
+TEST(AnalysisCli, HeadsFindsThePreviousTokenAndInductionHeads) {
+  ARRAKIS_REQUIRE_SHARED();
+  auto model_dir = test::shared_dir() / "models/tl/induction-2l";
+  auto dir = test::temp_dir("cli-heads");
+  auto result = run_cli("heads --model " + model_dir.string() + " --seed 5 --json --plot " +
+                        (dir / "heads.html").string() + " --out " + (dir / "heads.safetensors").string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto json = nlohmann::json::parse(result.output);
+  for (const char* key : {"previous_token", "duplicate_token", "induction", "entropy"}) {
+    ASSERT_EQ(json[key].size(), 2u) << key;
+    ASSERT_EQ(json[key][0].size(), 4u) << key;
+  }
+  // The same numbers as the library on the same seeded sequences (8 sequences, period 20, two copies, no BOS).
+  auto model = load_pretrained(model_dir);
+  EXPECT_EQ(json["period"], 20);
+  auto scores =
+      head_scores(model, repeated_random_sequences({.batch = 8, .period = 20, .high = 128, .seed = 5}), {.period = 20});
+  for (int l = 0; l < 2; ++l)
+    for (int h = 0; h < 4; ++h) {
+      EXPECT_NEAR(json["induction"][l][h].get<double>(), scores.induction[l][h].item<double>(), 1e-6);
+      EXPECT_NEAR(json["previous_token"][l][h].get<double>(), scores.previous_token[l][h].item<double>(), 1e-6);
+    }
+  double best_prev_0 = 0, best_prev_1 = 0, best_induction_0 = 0, best_induction_1 = 0;
+  for (int h = 0; h < 4; ++h) {
+    best_prev_0 = std::max(best_prev_0, json["previous_token"][0][h].get<double>());
+    best_prev_1 = std::max(best_prev_1, json["previous_token"][1][h].get<double>());
+    best_induction_0 = std::max(best_induction_0, json["induction"][0][h].get<double>());
+    best_induction_1 = std::max(best_induction_1, json["induction"][1][h].get<double>());
+  }
+  EXPECT_GT(best_prev_0, best_prev_1);
+  EXPECT_GT(best_induction_1, 0.2);
+  EXPECT_LT(best_induction_0, 0.1);
+  auto html = read_file(dir / "heads.html");
+  EXPECT_EQ(markup_problem(html), "");
+  EXPECT_EQ(count(html, "<rect class=\"cell\""), 4u * 8u);  // four [2, 4] heatmaps
+  auto file = SafetensorsFile::open(dir / "heads.safetensors");
+  EXPECT_EQ(file->tensor("induction").sizes(), (std::vector<int64_t>{2, 4}));
+
+  // Given ids and a period; a missing period is a clear error.
+  result = run_cli("heads --model " + model_dir.string() + " --input-ids 5,6,7,8,5,6,7,8,5,6,7,8 --period 4");
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("strongest induction head: L1"), std::string::npos) << result.output;
+  result = run_cli("heads --model " + model_dir.string() + " --input-ids 5,6,7,8,5,6,7,8");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("--input-ids needs --period"), std::string::npos) << result.output;
+}
+
+TEST(AnalysisCli, LensPrintsTheTableAndJson) {
+  ARRAKIS_REQUIRE_SHARED();
+  auto model_dir = (test::shared_dir() / "models/tl/induction-2l").string();
+  // The model's training format: 16 random tokens repeated. Two copies and the start of a third: it predicts the
+  // next token of the repeat (21 after ... 9, 83) — but only after its last layer.
+  const std::string segment = "44,47,117,64,67,123,67,103,9,83,21,114,36,87,70,88";
+  const std::string ids = segment + "," + segment + ",44,47,117,64,67,123,67,103,9,83";
+  auto result = run_cli("lens --model " + model_dir + " --input-ids " + ids + " --top-k 3 --json");
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto json = nlohmann::json::parse(result.output);
+  EXPECT_EQ(json["labels"], nlohmann::json({"0_pre", "1_pre", "final_post"}));
+  ASSERT_EQ(json["top_tokens"].size(), 3u);
+  ASSERT_EQ(json["top_tokens"][2][0].size(), 42u);
+  ASSERT_EQ(json["top_tokens"][2][0][41].size(), 3u);
+  EXPECT_EQ(json["top_tokens"][2][0][41][0], 21);
+  EXPECT_EQ(json["targets"][0][41], 21);
+  EXPECT_EQ(json["target_ranks"][2][0][41], 0);
+  EXPECT_GT(json["target_ranks"][1][0][41].get<int64_t>(), 0);  // not yet before the induction heads' layer
+  EXPECT_GT(json["target_probs"][2][0][41].get<double>(), 0.5);
+  result = run_cli("lens --model " + model_dir + " --input-ids " + ids + " --target 21");
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("sequence 0 position 41 (input 83), tracking 21:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("final_post  rank      0"), std::string::npos) << result.output;
+}
+
+TEST(AnalysisCli, AttributeSplitsTheLogitDifferenceByLayerAndHead) {
+  auto model_dir = test::saved_random_model("gpt2");
+  auto dir = test::temp_dir("cli-attribute");
+  auto result = run_cli("attribute --model " + model_dir.string() +
+                        " --input-ids 1,2,3,4,5,6 --metric logit-diff:7,8 --neurons 3 --json --plot " +
+                        (dir / "dla.html").string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto json = nlohmann::json::parse(result.output);
+  auto model = load_pretrained(model_dir);
+  auto tokens = torch::tensor({1, 2, 3, 4, 5, 6}, torch::kInt64).unsqueeze(0);
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard no_grad;
+    logits = model(tokens);
+  }
+  EXPECT_NEAR(json["total"].get<double>(), logit_diff(logits, torch::tensor(7), torch::tensor(8)).item<double>(), 1e-4);
+  double sum = json["bias"].get<double>();
+  for (const auto& v : json["components"]) sum += v.get<double>();
+  EXPECT_NEAR(sum, json["total"].get<double>(), 1e-4);
+  EXPECT_EQ(json["component_labels"][0], "embed");
+  ASSERT_EQ(json["heads"].size(), 2u);
+  ASSERT_EQ(json["heads"][0].size(), 4u);
+  EXPECT_EQ(json["top_neurons"].size(), 3u);
+  auto html = read_file(dir / "dla.html");
+  EXPECT_EQ(markup_problem(html), "");
+  EXPECT_EQ(count(html, "<rect class=\"cell\""), json["components"].size() + 8u);
+
+  result = run_cli("attribute --model " + model_dir.string() + " --input-ids 1,2,3 --metric loss");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("direct logit attribution needs a metric read along logit directions"),
+            std::string::npos)
+      << result.output;
+  result = run_cli("attribute --model " + model_dir.string() + " --input-ids 1,2,3 --metric logit-diff:7");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("write logit-diff:A,B"), std::string::npos) << result.output;
+}
+
+}  // namespace
+}  // namespace arrakis

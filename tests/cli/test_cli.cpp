@@ -1,0 +1,145 @@
+// The `arrakis` command end to end: what a user (or another language reading its files) sees.
+#include <torch/cuda.h>
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "arrakis/io/safetensors.hpp"
+#include "test_support.hpp"
+
+namespace arrakis {
+namespace {
+
+using test::run_cli;
+
+TEST(Cli, TokenizePrintsIdsAndJson) {
+  ARRAKIS_REQUIRE_SHARED();
+  auto dir = (test::shared_dir() / "tokenizers/gpt2").string();
+  auto plain = run_cli("tokenize --model " + dir + " --text 'Hello world!'");
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  EXPECT_EQ(plain.output, "15496 995 0\n");
+  auto json = run_cli("tokenize --model " + dir + " --text 'Hello world!' --json");
+  ASSERT_EQ(json.status, 0) << json.output;
+  auto parsed = nlohmann::json::parse(json.output);
+  EXPECT_EQ(parsed["ids"], nlohmann::json({15496, 995, 0}));
+  EXPECT_EQ(parsed["tokens"], nlohmann::json({"Hello", " world", "!"}));
+}
+
+TEST(Cli, RunWritesLogitsAndActivationsOtherToolsCanRead) {
+  ARRAKIS_REQUIRE_SHARED();
+  auto model_dir = test::shared_dir() / "models/tl/induction-2l";
+  auto dir = test::temp_dir("cli-run");
+  // A batch from a safetensors file, as another language would write it.
+  auto expected = SafetensorsFile::open(model_dir / "expected.safetensors");
+  save_safetensors(dir / "ids.safetensors", {{"input_ids", expected->tensor("tokens")}});
+  auto out = dir / "acts.safetensors";
+  auto result = run_cli("run --model " + model_dir.string() + " --input-ids " + (dir / "ids.safetensors").string() +
+                        " --out " + out.string() + " --top-k 3");
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("sequence 0"), std::string::npos) << result.output;
+  auto file = SafetensorsFile::open(out);
+  EXPECT_LT(test::max_abs_diff(file->tensor("logits"), expected->tensor("logits")), 1e-4);
+  EXPECT_TRUE(torch::equal(file->tensor("input_ids"), expected->tensor("tokens")));
+  EXPECT_TRUE(file->contains("blocks.1.attn.hook_pattern"));
+  EXPECT_TRUE(file->contains("hook_pos_embed"));
+
+  // Comma-separated ids and a names filter.
+  result = run_cli("run --model " + model_dir.string() + " --input-ids 1,2,3,1,2 --names 'resid_post$' --out " +
+                   out.string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  file = SafetensorsFile::open(out);
+  EXPECT_EQ(file->names().size(), 4u);  // input_ids, logits, two resid_post
+}
+
+TEST(Cli, BadInputIsAClearErrorAndExitStatusOne) {
+  auto model_dir = (test::source_dir() / "assets/demo-model").string();  // 128 tokens, no tokenizer
+  auto result = run_cli("run --model " + model_dir + " --input-ids 1,2,999");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("token id 999 at [0, 2] is outside the vocabulary"), std::string::npos)
+      << result.output;
+  result = run_cli("run --model " + model_dir + " --input-ids 1,x");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("'x' is not an integer"), std::string::npos) << result.output;
+  result = run_cli("run --model " + model_dir + " --prompt 'hi'");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("has no tokenizer"), std::string::npos) << result.output;
+}
+
+// --dtype and --device, shared by every model-loading command: a half-precision run works; an absent device and an
+// unknown dtype are clear errors naming the option (Debian's LibTorch has no CUDA; with a CUDA LibTorch and no GPU the
+// message is the same).
+TEST(Cli, DtypeAndDeviceOptions) {
+  const auto model_dir = (test::source_dir() / "assets/demo-model").string();
+  auto half = run_cli("run --model " + model_dir + " --input-ids 0,5,6,7,0,5,6 --dtype bfloat16 --top-k 1");
+  ASSERT_EQ(half.status, 0) << half.output;
+  EXPECT_NE(half.output.find("next token after position 6"), std::string::npos) << half.output;
+  if (!torch::cuda::is_available()) {
+    auto cuda = run_cli("run --model " + model_dir + " --input-ids 1,2 --device cuda");
+    EXPECT_EQ(cuda.status, 1);
+    EXPECT_NE(cuda.output.find("--device cuda: no CUDA device is available"), std::string::npos) << cuda.output;
+  }
+  auto index = run_cli("heads --model " + model_dir + " --device cuda:x");
+  EXPECT_EQ(index.status, 1);
+  EXPECT_NE(index.output.find("the CUDA device index must be a number"), std::string::npos) << index.output;
+  auto dtype = run_cli("lens --model " + model_dir + " --input-ids 1,2 --dtype int8");
+  EXPECT_EQ(dtype.status, 1);
+  EXPECT_NE(dtype.output.find("--dtype \"int8\": not a dtype"), std::string::npos) << dtype.output;
+  auto demo = run_cli("demo --device tpu");
+  EXPECT_EQ(demo.status, 1);
+  EXPECT_NE(demo.output.find("--device \"tpu\": unknown device (use cpu, cuda or cuda:N)"), std::string::npos)
+      << demo.output;
+}
+
+TEST(Cli, DemoRunsWithNoArguments) {
+  auto result = run_cli("demo --save-dir " + test::temp_dir("cli-demo").string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("strongest induction head"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("Activation cache"), std::string::npos) << result.output;
+}
+
+TEST(Cli, BenchForwardPrintsTheAgreedJsonFields) {
+  auto result = run_cli("bench forward --json --layers 1 --d-model 64 --heads 4 --d-mlp 256 --vocab 512 --batch 2 "
+                        "--seq 16 --repeats 1");
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto json = nlohmann::json::parse(result.output.substr(result.output.rfind("\n{") + 1));
+  for (const char* key : {"forward_tokens_per_s", "cache_tokens_per_s", "forward_gflops", "sgemm_gflops", "peak_rss_mb"})
+    EXPECT_GT(json.at(key).get<double>(), 0.0) << key;
+}
+
+TEST(Cli, GenerateContinuesAPromptGreedilyAndAsJson) {
+  ARRAKIS_REQUIRE_SHARED();
+  const auto dir = (test::shared_dir() / "models/stories260K").string();
+  auto text = run_cli("generate --model " + dir + " --prompt 'Once upon a time' --max-new-tokens 12 --greedy");
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_TRUE(text.output.starts_with("Once upon a time, there was a little girl named Lily.")) << text.output;
+
+  auto json = run_cli("generate --model " + dir + " --input-ids 1 --max-new-tokens 11 --greedy --json");
+  ASSERT_EQ(json.status, 0) << json.output;
+  auto parsed = nlohmann::json::parse(json.output);
+  EXPECT_EQ(parsed["tokens"][0], nlohmann::json({1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315}));
+  EXPECT_EQ(parsed["prompt_length"], 1);
+
+  // Sampling is reproducible for a seed.
+  auto a = run_cli("generate --model " + dir + " --input-ids 1 --max-new-tokens 8 --temperature 1 --seed 5 --json");
+  auto b = run_cli("generate --model " + dir + " --input-ids 1 --max-new-tokens 8 --temperature 1 --seed 5 --json");
+  ASSERT_EQ(a.status, 0) << a.output;
+  EXPECT_EQ(a.output, b.output);
+}
+
+TEST(Cli, BenchLoadMeasuresFloat32AndBfloat16InChildProcesses) {
+  auto result = run_cli("bench load --layers 2 --d-model 256 --heads 8 --vocab 4096 --json");
+  ASSERT_EQ(result.status, 0) << result.output;
+  // stderr's progress lines come along: the object is the line that starts with '{'.
+  const auto start = result.output.starts_with("{") ? 0 : result.output.find("\n{") + 1;
+  auto parsed = nlohmann::json::parse(result.output.substr(start, result.output.find('\n', start) - start));
+  for (const char* key : {"file_mb", "float32_peak_over_file", "bfloat16_resident_ratio"})
+    EXPECT_TRUE(parsed.contains(key)) << key;
+  EXPECT_GT(parsed["file_mb"].get<double>(), 10.0);
+  EXPECT_EQ(parsed["float32"]["dtype"], "float32");
+  // The bfloat16 model's parameters are half the float32 ones (a fact about the weights, not a timing).
+  EXPECT_NEAR(parsed["bfloat16"]["weights_mb"].get<double>() / parsed["float32"]["weights_mb"].get<double>(), 0.5,
+              1e-6);
+}
+
+}  // namespace
+}  // namespace arrakis
