@@ -63,20 +63,10 @@ TEST(Safetensors, ViewsTheMappedFileWithoutCopyingAndEditsStayInMemory) {
   EXPECT_EQ(SafetensorsFile::open(dir / "a.safetensors")->tensor("x")[0].item<float>(), 1.0f);
 }
 
-TEST(Safetensors, ReadsHuggingFaceWrittenFiles) {
-  ARRAKIS_REQUIRE_SHARED();
-  auto file = SafetensorsFile::open(test::shared_dir() / "fixtures/hf/gpt2/model.safetensors");
-  EXPECT_EQ(file->tensor("transformer.wte.weight").sizes(), (std::vector<int64_t>{512, 64}));
-  EXPECT_EQ(file->metadata().at("format"), "pt");
-  auto expected = SafetensorsFile::open(test::shared_dir() / "fixtures/hf/gpt2/expected.safetensors");
-  EXPECT_EQ(expected->tensor("input_ids").scalar_type(), torch::kInt64);
-}
-
 TEST(Safetensors, TruncatedFileNamesTheFile) {
-  ARRAKIS_REQUIRE_SHARED();
   auto dir = test::temp_dir("st-truncated");
   auto path = dir / "truncated.safetensors";
-  fs::copy_file(test::shared_dir() / "fixtures/hf/gpt2/model.safetensors", path);
+  fs::copy_file(test::source_dir() / "assets/demo-model/model.safetensors", path);
   fs::resize_file(path, fs::file_size(path) - 100);
   auto message = error_of([&] { SafetensorsFile::open(path); });
   EXPECT_NE(message.find(path.string()), std::string::npos) << message;

@@ -8,6 +8,7 @@
 #include "arrakis/demo/demo_model.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -17,6 +18,59 @@ bool skipped(const WeightProcessingReport& report, const std::string& option) {
     if (s.starts_with(option + ":")) return true;
   return false;
 }
+
+// A random model of the family whose norm weights and biases are random too (a fresh model's are 1 and 0, which
+// would make folding them vacuous).
+HookedAutoModel model_with_random_norms_and_biases(const std::string& family) {
+  auto model = test::random_model(family);
+  auto generator = seeded_generator(17);
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : model.weights().named_parameters(model.config())) {
+    const auto leaf = name.substr(name.rfind('.') + 1);  // "w" of a norm, "b_Q", "b_in", ... of a bias
+    if (leaf == "w" || leaf.starts_with("b")) tensor.add_(torch::randn(tensor.sizes(), generator) * 0.1);
+  }
+  return model;
+}
+
+class ProcessedRandomModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ProcessedRandomModel, EveryOptionKeepsLogProbabilities) {
+  auto plain = model_with_random_norms_and_biases(GetParam());
+  auto processed = model_with_random_norms_and_biases(GetParam());
+  const auto report = processed.process_weights(WeightProcessing::all());
+  EXPECT_FALSE(report.applied.empty());
+
+  auto tokens = torch::randint(0, plain.config().d_vocab, {2, 12}, seeded_generator(4));
+  auto left_padded = torch::ones({2, 12}, torch::kInt64);
+  left_padded.index_put_({1, torch::indexing::Slice(0, 3)}, 0);
+  for (const auto& mask : {torch::Tensor(), left_padded}) {
+    ForwardOptions options;
+    options.attention_mask = mask;
+    auto real = mask.defined() ? mask.to(torch::kBool) : torch::ones({2, 12}, torch::kBool);
+    auto log_probs = [&](HookedTransformer& m) {
+      return torch::log_softmax(m.forward(tokens, options).to(torch::kFloat64), -1).index({real});
+    };
+    EXPECT_LT(test::max_abs_diff(log_probs(processed), log_probs(plain)), 1e-4)
+        << GetParam() << (mask.defined() ? " left-padded" : "");
+  }
+
+  const auto& c = processed.config();
+  const auto& w = processed.weights();
+  // What each applied option promises about the weights.
+  if (!skipped(report, "fold_ln") && plain.config().normalization != NormType::None) {
+    EXPECT_TRUE(c.normalization == NormType::LayerNormPre || c.normalization == NormType::RMSNormPre);
+    EXPECT_FALSE(w.blocks[0].ln1.w.defined());
+  }
+  if (c.normalization == NormType::LayerNormPre) {
+    EXPECT_LT(w.blocks[0].attn.W_Q.sum(1).abs().max().item<double>(), 1e-4) << "W_Q not centred over d_model";
+    EXPECT_LT(w.W_E.mean(-1).abs().max().item<double>(), 1e-5) << "W_E not centred";
+  }
+  EXPECT_LT(w.W_U.mean(-1).abs().max().item<double>(), 1e-5) << "W_U not centred over the vocabulary";
+  for (const auto& block : w.blocks) EXPECT_EQ(block.attn.b_V.abs().max().item<double>(), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, ProcessedRandomModel, ::testing::ValuesIn(test::model_families_under_test()),
+                         test::family_test_name);
 
 TEST(WeightProcessing, ReportsWhatDoesNotApply) {
   auto llama = test::random_model("llama");
