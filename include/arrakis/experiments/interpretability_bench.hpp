@@ -191,7 +191,7 @@ template <class... Args>
 decltype(auto) LoggedExperiment<Fn>::operator()(Args&&... args) {
   auto names = source_.parameter_names();
   auto arguments = nlohmann::json::object();
-  std::size_t index = 0;
+  [[maybe_unused]] std::size_t index = 0;  // unused when the experiment takes no arguments
   (
       [&] {
         std::string key = index < names.size() && names.size() == sizeof...(Args) ? names[index]
