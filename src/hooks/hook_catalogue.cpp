@@ -15,6 +15,8 @@ using K = HookKind;
 using P = HookPresence;
 using O = HookOptIn;
 
+// The table, one point per entry: kept as written (a formatter would put every field on a line of its own).
+// clang-format off
 std::vector<HookSpec> make_catalogue() {
   using B = BlockHookIds;
   return {
@@ -94,6 +96,7 @@ std::vector<HookSpec> make_catalogue() {
        "the final normalized residual stream, before the norm's weight and bias", P::Normalization},
   };
 }
+// clang-format on
 
 std::string_view presence_text(HookPresence p) {
   switch (p) {
