@@ -40,8 +40,7 @@ struct CliResult {
 
 /// Runs the built `arrakis` command with `arguments` (shell syntax), as a user would.
 inline CliResult run_cli(const std::string& arguments, bool merge_stderr = true) {
-  std::string command =
-      std::string(ARRAKIS_CLI_PATH) + " " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  std::string command = std::string(ARRAKIS_CLI_PATH) + " " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
   CliResult result{-1, {}};
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) return result;
@@ -75,8 +74,8 @@ std::string error_of(Fn&& fn) {
 
 /// Skips the current test with a clear message when ../shared is absent (a user's fresh clone has none;
 /// .ci/run insists on it, so CI always runs these tests).
-#define ARRAKIS_REQUIRE_SHARED()                                                                         \
-  do {                                                                                                   \
-    if (::arrakis::test::shared_dir().empty())                                                           \
-      GTEST_SKIP() << "../shared is absent (no reference fixtures beside the project): skipping";       \
+#define ARRAKIS_REQUIRE_SHARED()                                                                  \
+  do {                                                                                            \
+    if (::arrakis::test::shared_dir().empty())                                                    \
+      GTEST_SKIP() << "../shared is absent (no reference fixtures beside the project): skipping"; \
   } while (0)

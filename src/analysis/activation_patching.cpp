@@ -19,12 +19,12 @@ namespace {
 
 // A cell the fast path must run: where its forward starts and which hook splices the source activation in.
 struct Plan {
-  int64_t index = 0;        // in the result
+  int64_t index = 0;  // in the result
   Cell cell;
-  int start_layer = 0;      // the forward starts here, on the target run's residual stream
-  std::string hook;         // hook point of the patch (in block start_layer)
+  int start_layer = 0;                    // the forward starts here, on the target run's residual stream
+  std::string hook;                       // hook point of the patch (in block start_layer)
   const torch::Tensor* source = nullptr;  // the source run's activation at that point
-  int64_t first = 0;        // first position the patch changes: earlier positions keep the target run's values
+  int64_t first = 0;  // first position the patch changes: earlier positions keep the target run's values
 };
 
 struct Sweep {
@@ -81,9 +81,12 @@ void run_block_group(Sweep& s, int layer, std::vector<Running*>& group) {
     inputs.reserve(group.size());
     for (auto* cell : group) {
       const int64_t own = cell->plan->first;
-      if (!cell->resid.defined()) inputs.push_back(target_resid.narrow(1, first, len));
-      else if (own == first) inputs.push_back(cell->resid);
-      else inputs.push_back(torch::cat({target_resid.narrow(1, first, own - first), cell->resid}, 1));
+      if (!cell->resid.defined())
+        inputs.push_back(target_resid.narrow(1, first, len));
+      else if (own == first)
+        inputs.push_back(cell->resid);
+      else
+        inputs.push_back(torch::cat({target_resid.narrow(1, first, own - first), cell->resid}, 1));
     }
     input = torch::cat(inputs, 0);  // [n * batch, len, d_model]
   }
@@ -126,8 +129,8 @@ void run_block_group(Sweep& s, int layer, std::vector<Running*>& group) {
 }
 
 // Groups the running cells of one block (sorted by `first`, descending) into batched forwards.
-std::vector<std::vector<Running*>> group_cells(std::vector<Running*>& cells, const BatchLimits& limits,
-                                               int64_t batch, int64_t n_pos) {
+std::vector<std::vector<Running*>> group_cells(std::vector<Running*>& cells, const BatchLimits& limits, int64_t batch,
+                                               int64_t n_pos) {
   std::sort(cells.begin(), cells.end(), [](const Running* a, const Running* b) {
     if (a->plan->first != b->plan->first) return a->plan->first > b->plan->first;
     return a->plan->index < b->plan->index;
@@ -363,8 +366,10 @@ PatchingResult activation_patching(HookedTransformer& model, const PatchingRuns&
     plans.push_back(std::move(plan));
   }
   if (options.progress) options.progress(result.cells_unchanged, result.cells);
-  if (fast) run_fast(s, plans, values, result.cells_unchanged, result.cells);
-  else run_naive(s, plans, values, 0, result.cells);
+  if (fast)
+    run_fast(s, plans, values, result.cells_unchanged, result.cells);
+  else
+    run_naive(s, plans, values, 0, result.cells);
   result.values = values.view(grid.shape);
   return result;
 }
@@ -373,18 +378,22 @@ std::vector<std::vector<std::string>> patching_labels(const HookedTransformer& m
                                                       PatchComponent component,
                                                       const std::vector<std::string>& str_tokens) {
   const auto& config = model.config();
-  const bool kv_labels = (component == PatchComponent::K || component == PatchComponent::V) &&
-                         config.kv_heads() != config.n_heads;
+  const bool kv_labels =
+      (component == PatchComponent::K || component == PatchComponent::V) && config.kv_heads() != config.n_heads;
   std::vector<std::vector<std::string>> labels;
   for (std::size_t d = 0; d < result.dims.size(); ++d) {
     const int64_t size = result.values.size(static_cast<int64_t>(d));
     std::vector<std::string> names;
     for (int64_t i = 0; i < size; ++i) {
       const auto& dim = result.dims[d];
-      if (dim == "layer") names.push_back(fmt::format("L{}", i));
-      else if (dim == "head") names.push_back(fmt::format("{}{}", kv_labels ? "KV" : "H", i));
-      else if (static_cast<std::size_t>(i) < str_tokens.size()) names.push_back(fmt::format("{}:{}", i, str_tokens[i]));
-      else names.push_back(fmt::format("{}", i));
+      if (dim == "layer")
+        names.push_back(fmt::format("L{}", i));
+      else if (dim == "head")
+        names.push_back(fmt::format("{}{}", kv_labels ? "KV" : "H", i));
+      else if (static_cast<std::size_t>(i) < str_tokens.size())
+        names.push_back(fmt::format("{}:{}", i, str_tokens[i]));
+      else
+        names.push_back(fmt::format("{}", i));
     }
     labels.push_back(std::move(names));
   }

@@ -55,9 +55,11 @@ PatchingResult attribution_patching(HookedTransformer& model, const PatchingRuns
     if (it == grads.end()) throw Error("attribution patching: no gradient reached " + name);
     auto product = ((source[name] - target[name]) * it->second).to(torch::kFloat64).sum(0);  // batch summed
     torch::Tensor cells;
-    if (component == PatchComponent::Pattern) cells = product.sum(-1).transpose(0, 1);  // [head, q, k] -> [q, head]
-    else cells = product.sum(-1);                                                      // [pos] or [pos, head]
-    if (is_head_component(component) && !options.by_position) cells = cells.sum(0);   // [head]
+    if (component == PatchComponent::Pattern)
+      cells = product.sum(-1).transpose(0, 1);  // [head, q, k] -> [q, head]
+    else
+      cells = product.sum(-1);                                                       // [pos] or [pos, head]
+    if (is_head_component(component) && !options.by_position) cells = cells.sum(0);  // [head]
     per_layer.push_back(cells.detach().cpu());
   }
   result.values = torch::stack(per_layer);

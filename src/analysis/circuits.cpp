@@ -37,9 +37,8 @@ torch::Tensor stack_layers(const HookedTransformer& model, const std::function<t
 
 FactoredMatrix ov_circuits(const HookedTransformer& model, const CircuitOptions& options) {
   const auto& c = model.config();
-  auto W_V = stack_layers(model, [&](int l) {
-    return per_query_head(c, reader(model, l, model.weights().blocks[l].attn.W_V, options));
-  });
+  auto W_V = stack_layers(
+      model, [&](int l) { return per_query_head(c, reader(model, l, model.weights().blocks[l].attn.W_V, options)); });
   auto W_O = stack_layers(model, [&](int l) { return writer(model, model.weights().blocks[l].attn.W_O, options); });
   return {W_V, W_O};
 }
@@ -47,9 +46,8 @@ FactoredMatrix ov_circuits(const HookedTransformer& model, const CircuitOptions&
 FactoredMatrix qk_circuits(const HookedTransformer& model, const CircuitOptions& options) {
   const auto& c = model.config();
   auto W_Q = stack_layers(model, [&](int l) { return reader(model, l, model.weights().blocks[l].attn.W_Q, options); });
-  auto W_K = stack_layers(model, [&](int l) {
-    return per_query_head(c, reader(model, l, model.weights().blocks[l].attn.W_K, options));
-  });
+  auto W_K = stack_layers(
+      model, [&](int l) { return per_query_head(c, reader(model, l, model.weights().blocks[l].attn.W_K, options)); });
   return {W_Q, W_K.transpose(-2, -1)};
 }
 
@@ -79,7 +77,7 @@ torch::Tensor composition_scores(const FactoredMatrix& left, const FactoredMatri
   const auto nr = static_cast<int64_t>(right.batch_shape().size());
   FactoredMatrix l = left, r = right;
   for (int64_t i = 0; i < nr; ++i) l = l.unsqueeze(nl + i);  // left's dims, then size-1 dims for right's
-  for (int64_t i = 0; i < nl; ++i) r = r.unsqueeze(0);        // size-1 dims for left's, then right's
+  for (int64_t i = 0; i < nl; ++i) r = r.unsqueeze(0);       // size-1 dims for left's, then right's
   return l.matmul(r).norm() / (l.norm() * r.norm());
 }
 
@@ -104,8 +102,10 @@ namespace {
 torch::Tensor full_ov_eigenvalues(const HookedTransformer& model, const CircuitOptions& options) {
   const auto& c = model.config();
   if (c.d_vocab != c.vocab_out())
-    throw Error(fmt::format("OV copying scores need the same input and output vocabulary (the full OV circuit must be "
-                            "square); this model has d_vocab {} and d_vocab_out {}", c.d_vocab, c.vocab_out()));
+    throw Error(
+        fmt::format("OV copying scores need the same input and output vocabulary (the full OV circuit must be "
+                    "square); this model has d_vocab {} and d_vocab_out {}",
+                    c.d_vocab, c.vocab_out()));
   // The eigenvalues of the full circuit's core B A = W_O (W_U W_E) W_V [d_head, d_head]: W_U W_E is only
   // d_model x d_model, so the [d_vocab, d_head] factors are never formed.
   auto [W_E, W_U] = embedding_ends(model, options);

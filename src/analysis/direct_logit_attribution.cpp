@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/analysis/residual_stream.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/model/norm_semantics.hpp"
 
 namespace arrakis {
@@ -44,10 +44,9 @@ LogitAttribution direct_logit_attribution(const HookedTransformer& model, const 
     std::vector<torch::Tensor> per_layer;
     for (int l = 0; l < c.n_layers; ++l) {
       auto W_out = model.weights().blocks[l].mlp.W_out;  // [d_mlp, d_model]
-      auto post = slice.apply(cache.at("post", l), 1);  // [batch, d_mlp]
+      auto post = slice.apply(cache.at("post", l), 1);   // [batch, d_mlp]
       auto written = W_out.to(post.device(), post.scalar_type());
-      if (norm_semantics(c.normalization).centres)
-        written = written - written.mean(-1, /*keepdim=*/true);
+      if (norm_semantics(c.normalization).centres) written = written - written.mean(-1, /*keepdim=*/true);
       auto along = torch::matmul(written, directions.to(post.device(), post.scalar_type()).t());  // [d_mlp, batch]
       auto attribution = post.t() * along;
       if (norm_semantics(c.normalization).present)
@@ -75,7 +74,7 @@ LogitAttribution run_direct_logit_attribution(HookedTransformer& model, const to
   ForwardOptions forward;
   forward.attention_mask = options.attention_mask;
   auto filter = hook_kinds({HookKind::Embed, HookKind::PosEmbed, HookKind::AttnOut, HookKind::MlpOut, HookKind::Z,
-                             HookKind::MlpPost, HookKind::LnFinalScale});
+                            HookKind::MlpPost, HookKind::LnFinalScale});
   auto [logits, cache] = model.run_with_cache(tokens, filter, forward);
   return direct_logit_attribution(model, cache, logits, options);
 }

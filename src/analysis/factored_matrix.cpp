@@ -21,8 +21,10 @@ FactoredMatrix::FactoredMatrix(torch::Tensor A, torch::Tensor B) : A_(std::move(
     throw Error(fmt::format("FactoredMatrix: A and B must be matrices (or batches of them), got {} and {} dimensions",
                             A_.dim(), B_.dim()));
   if (A_.size(-1) != B_.size(-2))
-    throw Error(fmt::format("FactoredMatrix: A [{}] and B [{}] do not chain (A's last dimension must be B's second "
-                            "to last)", fmt::join(A_.sizes(), ", "), fmt::join(B_.sizes(), ", ")));
+    throw Error(
+        fmt::format("FactoredMatrix: A [{}] and B [{}] do not chain (A's last dimension must be B's second "
+                    "to last)",
+                    fmt::join(A_.sizes(), ", "), fmt::join(B_.sizes(), ", ")));
   if (A_.scalar_type() != B_.scalar_type()) B_ = B_.to(A_.scalar_type());
   batch_shape();  // checks that the leading dimensions broadcast
 }

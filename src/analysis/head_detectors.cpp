@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
@@ -14,8 +14,8 @@ torch::Tensor lagged_diagonal_mean(const torch::Tensor& pattern, int64_t lag, in
   const int64_t pos = pattern.size(-2);
   first = std::max(first, lag);
   if (lag < 0 || first >= pos)
-    throw Error(fmt::format("{} score: no query position q >= {} with a key at q - {} in {} positions", what, first,
-                            lag, pos));
+    throw Error(
+        fmt::format("{} score: no query position q >= {} with a key at q - {} in {} positions", what, first, lag, pos));
   // diagonal(-lag) holds pattern[lag + i, i] for i = 0..pos-lag-1: the query is lag + i.
   auto diagonal = pattern.diagonal(-lag, -2, -1).narrow(-1, first - lag, pos - first);  // [batch, heads, n]
   return diagonal.mean(-1).mean(0);
@@ -45,15 +45,17 @@ HeadScores head_scores(HookedTransformer& model, const torch::Tensor& tokens, co
   const auto& c = model.config();
   if (tokens.dim() != 2) throw Error("head scores: tokens must be [batch, pos]");
   if (offset + period >= tokens.size(1))
-    throw Error(fmt::format("head scores: {} positions hold no repeat of period {} after offset {} (need more than "
-                            "{} positions)", tokens.size(1), period, offset, offset + period));
+    throw Error(
+        fmt::format("head scores: {} positions hold no repeat of period {} after offset {} (need more than "
+                    "{} positions)",
+                    tokens.size(1), period, offset, offset + period));
   torch::NoGradGuard no_grad;
   std::vector<HeadScores> layers(c.n_layers);
   {
-    auto guard = model.add_hook(hook_kinds({HookKind::Pattern}), [&](const torch::Tensor& pattern,
-                                                                             const HookPoint& point) {
-      layers.at(point.layer) = layer_head_scores(pattern, repeats);
-    });
+    auto guard =
+        model.add_hook(hook_kinds({HookKind::Pattern}), [&](const torch::Tensor& pattern, const HookPoint& point) {
+          layers.at(point.layer) = layer_head_scores(pattern, repeats);
+        });
     model.forward(tokens);
   }
   auto stack = [&](torch::Tensor HeadScores::*field) {

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/analysis/residual_stream.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/model/norm_semantics.hpp"
 
 namespace arrakis {
@@ -27,9 +27,10 @@ LogitLens logit_lens(const HookedTransformer& model, const ActivationCache& cach
 
   auto decode = [&](const torch::Tensor& resid) {
     auto normalized =
-        cached ? final_affine(model, apply_ln_to_stack(model, cache, resid.unsqueeze(0), {.mode = ApplyLn::CachedScale})
-                                         .squeeze(0))
-               : model.ln_final(resid);
+        cached
+            ? final_affine(
+                  model, apply_ln_to_stack(model, cache, resid.unsqueeze(0), {.mode = ApplyLn::CachedScale}).squeeze(0))
+            : model.ln_final(resid);
     return model.unembed(normalized).to(torch::kFloat32);  // [batch, pos, vocab]
   };
 
@@ -68,11 +69,9 @@ LogitLens run_logit_lens(HookedTransformer& model, const torch::Tensor& tokens, 
   torch::NoGradGuard no_grad;
   ForwardOptions forward;
   forward.attention_mask = options.attention_mask;
-  auto [logits, cache] =
-      model.run_with_cache(tokens,
-                           hook_kinds({HookKind::ResidPre, HookKind::ResidMid, HookKind::ResidPost,
-                                       HookKind::LnFinalScale}),
-                           forward);
+  auto [logits, cache] = model.run_with_cache(
+      tokens, hook_kinds({HookKind::ResidPre, HookKind::ResidMid, HookKind::ResidPost, HookKind::LnFinalScale}),
+      forward);
   return logit_lens(model, cache, options);
 }
 

@@ -72,7 +72,8 @@ torch::Tensor select_position(const torch::Tensor& x, const ReadPosition& positi
   const int64_t batch = x.size(0), pos = x.size(1);
   if (!position.per_prompt.defined()) {
     int64_t p = position.index < 0 ? pos + position.index : position.index;
-    if (p < 0 || p >= pos) throw Error(fmt::format("read position {} is outside the {} positions", position.index, pos));
+    if (p < 0 || p >= pos)
+      throw Error(fmt::format("read position {} is outside the {} positions", position.index, pos));
     return x.select(1, p);
   }
   auto idx = position.per_prompt.to(x.device(), torch::kInt64);
@@ -99,8 +100,10 @@ torch::Tensor mean_logit_diff(const torch::Tensor& logits, const torch::Tensor& 
 
 torch::Tensor normalized_metric(const torch::Tensor& patched, double clean, double corrupted) {
   if (clean == corrupted)
-    throw Error(fmt::format("normalised metric: the clean and corrupted runs give the same value ({}), so there is "
-                            "nothing to normalise by", clean));
+    throw Error(
+        fmt::format("normalised metric: the clean and corrupted runs give the same value ({}), so there is "
+                    "nothing to normalise by",
+                    clean));
   return (patched - corrupted) / (clean - corrupted);
 }
 
@@ -178,8 +181,8 @@ int64_t parse_token(std::string_view spelling, const HookedTransformer& model, s
     return id;
   }
   if (!model.has_tokenizer())
-    throw Error(fmt::format("{}: '{}' is not a token id, and the model has no tokenizer to read it as text", what,
-                            spelling));
+    throw Error(
+        fmt::format("{}: '{}' is not a token id, and the model has no tokenizer to read it as text", what, spelling));
   try {
     int64_t id = model.to_single_token(spelling);
     if (id >= vocab) throw Error(fmt::format("token {} is beyond the unembedding (size {})", id, vocab));

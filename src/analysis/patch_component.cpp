@@ -43,8 +43,8 @@ std::vector<std::string> patch_component_names() {
 PatchComponent parse_patch_component(std::string_view name) {
   for (const auto& [c, n] : kNames)
     if (n == name) return c;
-  throw Error(fmt::format("unknown patching component '{}' (expected one of {})", name,
-                          quoted_list(patch_component_names())));
+  throw Error(
+      fmt::format("unknown patching component '{}' (expected one of {})", name, quoted_list(patch_component_names())));
 }
 
 bool is_head_component(PatchComponent component) {
@@ -53,10 +53,8 @@ bool is_head_component(PatchComponent component) {
     case PatchComponent::Q:
     case PatchComponent::K:
     case PatchComponent::V:
-    case PatchComponent::Pattern:
-      return true;
-    default:
-      return false;
+    case PatchComponent::Pattern: return true;
+    default: return false;
   }
 }
 

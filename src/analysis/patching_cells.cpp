@@ -37,9 +37,19 @@ namespace {
 torch::Tensor cell_part(torch::Tensor x, PatchComponent component, const Cell& cell, int64_t offset) {
   // Select the later dim first, so the earlier one keeps its index.
   const int64_t pdim = position_dim(component), hdim = head_dim(component);
-  auto select_pos = [&] { if (cell.pos >= 0) x = x.select(pdim, cell.pos - offset); };
-  auto select_head = [&] { if (cell.head >= 0) x = x.select(hdim, cell.head); };
-  if (pdim > hdim) { select_pos(); select_head(); } else { select_head(); select_pos(); }
+  auto select_pos = [&] {
+    if (cell.pos >= 0) x = x.select(pdim, cell.pos - offset);
+  };
+  auto select_head = [&] {
+    if (cell.head >= 0) x = x.select(hdim, cell.head);
+  };
+  if (pdim > hdim) {
+    select_pos();
+    select_head();
+  } else {
+    select_head();
+    select_pos();
+  }
   return x;
 }
 
@@ -54,9 +64,9 @@ void splice(const torch::Tensor& target, const torch::Tensor& source, PatchCompo
 
 torch::Tensor changed_positions(const torch::Tensor& source, const torch::Tensor& target, PatchComponent component) {
   auto differs = source.ne(target);
-  if (component == PatchComponent::Pattern)   // [b, head, q, k] -> [q, head]
+  if (component == PatchComponent::Pattern)  // [b, head, q, k] -> [q, head]
     return differs.any(3).any(0).transpose(0, 1).to(torch::kCPU);
-  if (is_head_component(component))           // [b, pos, head, e] -> [pos, head]
+  if (is_head_component(component))  // [b, pos, head, e] -> [pos, head]
     return differs.any(3).any(0).to(torch::kCPU);
   return differs.any(2).any(0).to(torch::kCPU);  // [b, pos, d] -> [pos]
 }
@@ -72,17 +82,19 @@ CheckedRuns check_runs(const HookedTransformer& model, const PatchingRuns& runs,
   auto tokens = [&](const torch::Tensor& t, const char* what) {
     if (!t.defined()) throw Error(fmt::format("patching: the {} tokens are missing", what));
     auto out = t.dim() == 1 ? t.unsqueeze(0) : t;
-    if (out.dim() != 2) throw Error(fmt::format("patching: {} tokens must be [batch, pos], got {}", what, out.sizes().vec()));
+    if (out.dim() != 2)
+      throw Error(fmt::format("patching: {} tokens must be [batch, pos], got {}", what, out.sizes().vec()));
     return out.to(model.device(), torch::kInt64);
   };
   CheckedRuns r;
   auto clean = tokens(runs.clean_tokens, "clean");
   auto corrupted = tokens(runs.corrupted_tokens, "corrupted");
   if (clean.sizes() != corrupted.sizes())
-    throw Error(fmt::format("patching: clean tokens {} and corrupted tokens {} must have the same shape — position p "
-                            "of one run is patched into position p of the other (left-pad the shorter prompts and "
-                            "pass attention masks)",
-                            clean.sizes().vec(), corrupted.sizes().vec()));
+    throw Error(
+        fmt::format("patching: clean tokens {} and corrupted tokens {} must have the same shape — position p "
+                    "of one run is patched into position p of the other (left-pad the shorter prompts and "
+                    "pass attention masks)",
+                    clean.sizes().vec(), corrupted.sizes().vec()));
   auto mask = [&](const torch::Tensor& m, const char* what) {
     if (!m.defined()) return m;
     if (m.sizes() != clean.sizes())
@@ -112,9 +124,10 @@ torch::Tensor metric_mean(const Metric& metric, const torch::Tensor& logits, int
 
 void require_no_hooks(HookedTransformer& model, const char* what) {
   if (model.hooks().size() != 0)
-    throw Error(fmt::format("{}: the model has {} hooks registered; remove them first (the sweep runs the model with "
-                            "its own hooks, and starts some runs part-way through the model)",
-                            what, model.hooks().size()));
+    throw Error(
+        fmt::format("{}: the model has {} hooks registered; remove them first (the sweep runs the model with "
+                    "its own hooks, and starts some runs part-way through the model)",
+                    what, model.hooks().size()));
 }
 
 }  // namespace arrakis::patching

@@ -7,8 +7,8 @@
 #include <tuple>
 
 #include "analysis/patching_cells.hpp"
-#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
 
 namespace arrakis {

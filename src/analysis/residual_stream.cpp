@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/model/head.hpp"
 #include "arrakis/model/norm_semantics.hpp"
 
@@ -51,7 +51,7 @@ torch::Tensor head_results(const HookedTransformer& model, const ActivationCache
   if (!cache.contains(act_name("z", l)))
     throw Error(fmt::format("per-head results need '{}' or '{}' in the cache", result_name, act_name("z", l)));
   auto z = pos_slice.apply(cache.at("z", l).movedim(2, 0), 2);  // [heads, batch, (pos), d_head]
-  const auto& W_O = model.weights().blocks[l].attn.W_O;            // [heads, d_head, d_model]
+  const auto& W_O = model.weights().blocks[l].attn.W_O;         // [heads, d_head, d_model]
   auto shape = z.sizes().vec();
   shape.back() = W_O.size(2);
   return z.reshape({z.size(0), -1, z.size(-1)}).bmm(W_O.to(z.device(), z.scalar_type())).reshape(shape);
@@ -60,7 +60,7 @@ torch::Tensor head_results(const HookedTransformer& model, const ActivationCache
 // Neurons of one layer as [d_mlp, batch, (pos), d_model], without b_out.
 torch::Tensor neuron_results(const HookedTransformer& model, const ActivationCache& cache, int l,
                              const PosSlice& pos_slice) {
-  auto post = pos_slice.apply(cache.at("post", l), 1).movedim(-1, 0);  // [d_mlp, batch, (pos)]
+  auto post = pos_slice.apply(cache.at("post", l), 1).movedim(-1, 0);                      // [d_mlp, batch, (pos)]
   auto W_out = model.weights().blocks[l].mlp.W_out.to(post.device(), post.scalar_type());  // [d_mlp, d_model]
   std::vector<int64_t> shape(post.dim() + 1, 1);
   shape.front() = W_out.size(0);
@@ -101,8 +101,7 @@ torch::Tensor PosSlice::apply(const torch::Tensor& x, int64_t pos_dim) const {
   const int64_t pos = x.size(pos_dim);
   auto wrap = [pos](int64_t p) { return p < 0 ? p + pos : p; };
   switch (kind_) {
-    case Kind::All:
-      return x;
+    case Kind::All: return x;
     case Kind::One: {
       int64_t p = wrap(a_);
       if (p < 0 || p >= pos) throw Error(fmt::format("position {} is outside the {} positions", a_, pos));
@@ -151,8 +150,10 @@ torch::Tensor apply_ln_to_stack(const HookedTransformer& model, const Activation
     throw Error(fmt::format("apply_ln_to_stack: the cache holds no '{}' (cache it, or use ApplyLn::Recompute)", name));
   auto scale = pos_slice.apply(cache[name], 1);  // [batch, (pos), 1]
   if (scale.dim() + 1 != stack.dim())
-    throw Error(fmt::format("apply_ln_to_stack: a stack of {} dimensions does not match the scale '{}' sliced to {} "
-                            "(use the pos_slice the stack was made with)", stack.dim(), name, scale.dim()));
+    throw Error(
+        fmt::format("apply_ln_to_stack: a stack of {} dimensions does not match the scale '{}' sliced to {} "
+                    "(use the pos_slice the stack was made with)",
+                    stack.dim(), name, scale.dim()));
   return x / scale;
 }
 
@@ -272,8 +273,11 @@ ResidualStack get_full_resid_decomposition(const HookedTransformer& model, const
     auto mlps = expand_neurons ? stack_neuron_results(model, cache,
                                                       {.layer = layer, .pos_slice = pos_slice, .mlp_input = mlp_input})
                                : decompose_resid(model, cache,
-                                                 {.layer = layer, .mlp_input = mlp_input, .mode = ResidMode::Mlp,
-                                                  .incl_embeds = false, .pos_slice = pos_slice});
+                                                 {.layer = layer,
+                                                  .mlp_input = mlp_input,
+                                                  .mode = ResidMode::Mlp,
+                                                  .incl_embeds = false,
+                                                  .pos_slice = pos_slice});
     parts.push_back(mlps.components);
     labels.insert(labels.end(), mlps.labels.begin(), mlps.labels.end());
   }
@@ -305,8 +309,8 @@ torch::Tensor tokens_to_residual_directions(const HookedTransformer& model, cons
   const auto& W_U = model.weights().W_U;  // [d_model, d_vocab_out]
   auto ids = tokens.to(W_U.device(), torch::kInt64);
   if (ids.numel() > 0 && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= W_U.size(1)))
-    throw Error(fmt::format("tokens_to_residual_directions: a token id is outside the unembedding (size {})",
-                            W_U.size(1)));
+    throw Error(
+        fmt::format("tokens_to_residual_directions: a token id is outside the unembedding (size {})", W_U.size(1)));
   auto directions = W_U.index_select(1, ids.reshape({-1})).t();  // [n, d_model]
   if (auto gain = final_norm_gain(model); gain.defined()) directions = directions * gain;
   auto shape = ids.sizes().vec();

@@ -10,9 +10,9 @@
 #include "arrakis/model/hooked_transformer.hpp"
 #include "arrakis/runtime/blas_kernel_choice.hpp"
 #include "arrakis/runtime/blas_library.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "benchmarks/child_process.hpp"
 #include "benchmarks/gpt2_shaped_config.hpp"
-#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -35,7 +35,7 @@ std::map<Shape, int64_t> forward_matmuls(const ForwardBenchmarkOptions& o) {
   shapes[{rows, o.d_model, o.d_model}] += 4 * o.n_layers;  // q, k, v, output projection
   shapes[{rows, o.d_model, o.d_mlp}] += o.n_layers;
   shapes[{rows, o.d_mlp, o.d_model}] += o.n_layers;
-  shapes[{rows, o.d_model, o.d_vocab}] += 1;               // unembedding
+  shapes[{rows, o.d_model, o.d_vocab}] += 1;  // unembedding
   return shapes;
 }
 
@@ -129,12 +129,16 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
   const double attention_flop = 4.0 * o.batch * o.n_heads * o.seq * o.seq * config.d_head * o.n_layers;
   r.forward_gflop = (gemm_flop(o) + attention_flop) / 1e9;
 
-  say(fmt::format("timing forward, run_with_cache of all {} hook points and bare sgemm of the same shapes, "
+  say(
+      fmt::format("timing forward, run_with_cache of all {} hook points and bare sgemm of the same shapes, "
                   "interleaved ({} x {} tokens, {} rounds)",
                   r.hook_points, o.batch, o.seq, o.repeats));
   SgemmShapes sgemm(o);
   model(tokens);  // warm-up: first-touch allocations, BLAS thread start
-  { auto warm = model.run_with_cache(tokens); r.cache_mb = static_cast<double>(warm.second.nbytes()) / (1 << 20); }
+  {
+    auto warm = model.run_with_cache(tokens);
+    r.cache_mb = static_cast<double>(warm.second.nbytes()) / (1 << 20);
+  }
   // Interleaved, and each ratio taken within one round, so drift in the machine's speed (other tenants of the host
   // move it by +-10% within seconds here) hits both sides of a ratio alike.
   std::vector<double> forward_times, cache_times, sgemm_times, forward_ratios, cache_ratios;
@@ -203,8 +207,8 @@ std::string ForwardBenchmarkResult::to_table() const {
   s += fmt::format("blas              {}\n", blas);
   s += fmt::format("forward           {:8.3f} s   {:9.0f} tokens/s   {:6.1f} GFLOP/s ({:.1f} GFLOP, {})\n", forward_s,
                    forward_tokens_per_s, forward_gflops, forward_gflop, dtype);
-  s += fmt::format("run_with_cache    {:8.3f} s   {:9.0f} tokens/s   all {} hook points, {:.0f} MB cached\n",
-                   cache_s, cache_tokens_per_s, hook_points, cache_mb);
+  s += fmt::format("run_with_cache    {:8.3f} s   {:9.0f} tokens/s   all {} hook points, {:.0f} MB cached\n", cache_s,
+                   cache_tokens_per_s, hook_points, cache_mb);
   s += fmt::format("best sgemm, same shapes       {:6.1f} GFLOP/s (float32, interleaved with the forwards)\n",
                    best_sgemm_gflops);
   if (separate_process_sgemm_gflops > 0)

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "arrakis/error.hpp"
-#include "benchmarks/child_process.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
 #include "arrakis/util/seeded_generator.hpp"
+#include "benchmarks/child_process.hpp"
 
 namespace arrakis {
 namespace fs = std::filesystem;
@@ -47,9 +47,13 @@ LoadMeasurement measure_in_child(const LoadBenchmarkOptions& o, const fs::path& 
 }  // namespace
 
 nlohmann::json LoadMeasurement::to_json() const {
-  return {{"dtype", dtype},         {"baseline_rss_mb", baseline_rss_mb}, {"peak_rss_mb", peak_rss_mb},
-          {"loaded_rss_mb", loaded_rss_mb}, {"forward_rss_mb", forward_rss_mb},
-          {"forward_peak_rss_mb", forward_peak_rss_mb}, {"weights_mb", weights_mb},
+  return {{"dtype", dtype},
+          {"baseline_rss_mb", baseline_rss_mb},
+          {"peak_rss_mb", peak_rss_mb},
+          {"loaded_rss_mb", loaded_rss_mb},
+          {"forward_rss_mb", forward_rss_mb},
+          {"forward_peak_rss_mb", forward_peak_rss_mb},
+          {"weights_mb", weights_mb},
           {"load_s", load_s}};
 }
 
@@ -69,9 +73,12 @@ LoadMeasurement LoadMeasurement::from_json(const nlohmann::json& j) {
 LoadMeasurement measure_load(const fs::path& dir, const std::string& dtype) {
   torch::NoGradGuard no_grad;
   LoadOptions options;
-  if (dtype == "float32") options.dtype = torch::kFloat32;
-  else if (dtype == "bfloat16") options.dtype = torch::kBFloat16;
-  else throw Error(fmt::format("bench load: --dtype must be float32 or bfloat16, not '{}'", dtype));
+  if (dtype == "float32")
+    options.dtype = torch::kFloat32;
+  else if (dtype == "bfloat16")
+    options.dtype = torch::kBFloat16;
+  else
+    throw Error(fmt::format("bench load: --dtype must be float32 or bfloat16, not '{}'", dtype));
   options.load_tokenizer = false;
   LoadMeasurement m;
   m.dtype = dtype;
@@ -120,7 +127,7 @@ void write_random_gpt2_checkpoint(const fs::path& dir, const LoadBenchmarkOption
   tensors.emplace_back("ln_f.weight", torch::ones({d}));
   add("ln_f.bias", {d}, false);
   save_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
-  nlohmann::json config = {{"model_type", "gpt2"}, {"n_layer", s.n_layers}, {"n_embd", d},
+  nlohmann::json config = {{"model_type", "gpt2"}, {"n_layer", s.n_layers},   {"n_embd", d},
                            {"n_head", s.n_heads},  {"vocab_size", s.d_vocab}, {"n_positions", s.n_ctx}};
   std::ofstream(dir / "config.json") << config.dump(2) << "\n";
 }

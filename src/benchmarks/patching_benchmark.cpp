@@ -8,8 +8,8 @@
 #include "arrakis/error.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
 #include "arrakis/runtime/blas_kernel_choice.hpp"
-#include "benchmarks/gpt2_shaped_config.hpp"
 #include "arrakis/util/seeded_generator.hpp"
+#include "benchmarks/gpt2_shaped_config.hpp"
 
 namespace arrakis {
 namespace {
@@ -143,18 +143,19 @@ std::string PatchingBenchmarkResult::to_table() const {
                                                      : std::string("at every position but the first"),
                                 threads);
   auto row = [&](const char* name, const PatchingSweepTiming& t) {
-    out += fmt::format("{:<30} {:>4} cells ({} unchanged)  naive {:7.2f} s  fast {:6.2f} s (first in the process "
-                       "{:.2f} s)  speedup {:5.1f}x  max|fast-naive| {:.1e}\n{:<30} necessary work {:6.1f} GFLOP: "
-                       "{:6.1f} GFLOP/s = {:.2f} of the best sgemm ({:.0f} GFLOP/s)\n",
-                       name, t.cells, t.cells_unchanged, t.naive_s, t.fast_s, t.fast_first_s, t.speedup,
-                       t.max_abs_diff, "", t.necessary_gflop, t.necessary_gflop / t.fast_s, t.efficiency,
-                       t.best_sgemm_gflops);
+    out += fmt::format(
+        "{:<30} {:>4} cells ({} unchanged)  naive {:7.2f} s  fast {:6.2f} s (first in the process "
+        "{:.2f} s)  speedup {:5.1f}x  max|fast-naive| {:.1e}\n{:<30} necessary work {:6.1f} GFLOP: "
+        "{:6.1f} GFLOP/s = {:.2f} of the best sgemm ({:.0f} GFLOP/s)\n",
+        name, t.cells, t.cells_unchanged, t.naive_s, t.fast_s, t.fast_first_s, t.speedup, t.max_abs_diff, "",
+        t.necessary_gflop, t.necessary_gflop / t.fast_s, t.efficiency, t.best_sgemm_gflops);
   };
   row("resid_pre by layer x position", resid_pre);
   row("head z over all positions", head_z);
-  out += fmt::format("resid_pre_speedup {:.1f} (target >= 20)  head_z_speedup {:.1f} (target >= 8.5)  efficiency "
-                     "{:.2f} / {:.2f} (target >= 0.6)\n",
-                     resid_pre.speedup, head_z.speedup, resid_pre.efficiency, head_z.efficiency);
+  out += fmt::format(
+      "resid_pre_speedup {:.1f} (target >= 20)  head_z_speedup {:.1f} (target >= 8.5)  efficiency "
+      "{:.2f} / {:.2f} (target >= 0.6)\n",
+      resid_pre.speedup, head_z.speedup, resid_pre.efficiency, head_z.efficiency);
   return out;
 }
 

@@ -33,18 +33,23 @@ CommandReport attribute(const AttributeArgs& args) {
   auto input = resolve_input(model, args.prompt, args.input_ids);
   const auto& ids = input.input_ids;
   // The last real token of each prompt (padding may sit on either side).
-  ReadPosition position = input.attention_mask.defined() ? ReadPosition::last_real(input.attention_mask)
-                                                         : ReadPosition(-1);
+  ReadPosition position =
+      input.attention_mask.defined() ? ReadPosition::last_real(input.attention_mask) : ReadPosition(-1);
   auto metric = parse_metric(args.metric, model, {ids, input.attention_mask, {}, position});
   if (metric.kind != MetricKind::LogitDiff && metric.kind != MetricKind::Logprob)
-    throw Error(fmt::format("--metric {}: direct logit attribution needs a metric read along logit directions "
-                            "(logit-diff:A,B, or logprob:T attributed through the logit of T)", args.metric));
+    throw Error(
+        fmt::format("--metric {}: direct logit attribution needs a metric read along logit directions "
+                    "(logit-diff:A,B, or logprob:T attributed through the logit of T)",
+                    args.metric));
   auto answer = torch::tensor(metric.answer);
   auto wrong = metric.kind == MetricKind::LogitDiff ? torch::tensor(metric.wrong) : torch::Tensor();
   const bool neurons = args.top_neurons > 0 && c.has_mlp();
   auto dla = run_direct_logit_attribution(model, ids,
-                                          {.answer = answer, .wrong = wrong, .position = position,
-                                           .neurons = neurons, .attention_mask = input.attention_mask});
+                                          {.answer = answer,
+                                           .wrong = wrong,
+                                           .position = position,
+                                           .neurons = neurons,
+                                           .attention_mask = input.attention_mask});
 
   // Means over the prompts (per-prompt values go to --out).
   auto components = dla.components.mean(1), heads = dla.heads.mean(-1);
@@ -58,7 +63,10 @@ CommandReport attribute(const AttributeArgs& args) {
     top_values = flat.index_select(0, top_index);
   }
   CommandReport report;
-  report.tensors = {{"components", dla.components}, {"heads", dla.heads}, {"bias", dla.bias}, {"total", dla.total},
+  report.tensors = {{"components", dla.components},
+                    {"heads", dla.heads},
+                    {"bias", dla.bias},
+                    {"total", dla.total},
                     {"input_ids", ids}};
   if (neurons) report.tensors.emplace_back("neurons", dla.neurons);
   report.metadata = {{"metric", args.metric},
@@ -90,17 +98,18 @@ CommandReport attribute(const AttributeArgs& args) {
     auto list = nlohmann::json::array();
     for (int64_t i = 0; i < top_index.size(0); ++i) {
       auto flat = top_index[i].item<int64_t>();
-      list.push_back({{"layer", flat / c.d_mlp}, {"neuron", flat % c.d_mlp}, {"attribution", top_values[i].item<double>()}});
+      list.push_back(
+          {{"layer", flat / c.d_mlp}, {"neuron", flat % c.d_mlp}, {"attribution", top_values[i].item<double>()}});
     }
     report.json["top_neurons"] = list;
   }
 
-  report.print_text = [=, labels = dla.component_labels, batch = ids.size(0), name = c.model_name,
-                       layers = c.n_layers, n_heads = c.n_heads, d_mlp = c.d_mlp] {
+  report.print_text = [=, labels = dla.component_labels, batch = ids.size(0), name = c.model_name, layers = c.n_layers,
+                       n_heads = c.n_heads, d_mlp = c.d_mlp] {
     fmt::print("{}: {} ({}) at the last position, mean over {} prompt{}: {:.4f}\n", name, quantity, args.metric, batch,
                batch == 1 ? "" : "s", total);
-    fmt::print("direct attribution by component (sum {:.4f} + final biases {:.4f}):\n",
-               components.sum().item<double>(), bias);
+    fmt::print("direct attribution by component (sum {:.4f} + final biases {:.4f}):\n", components.sum().item<double>(),
+               bias);
     for (std::size_t i = 0; i < labels.size(); ++i)
       fmt::print("  {:>14} {:>10.4f}\n", labels[i], components[static_cast<int64_t>(i)].item<double>());
     fmt::print("by head [layer, head]:\n      ");

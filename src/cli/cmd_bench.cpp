@@ -13,8 +13,9 @@
 namespace arrakis::cli {
 
 void register_bench(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Performance benchmarks (each prints ratios against a baseline measured "
-                                            "in the same run)");
+  auto* bench = app.add_subcommand("bench",
+                                   "Performance benchmarks (each prints ratios against a baseline measured "
+                                   "in the same run)");
   bench->require_subcommand(1);
   register_bench_patching(*bench);
   auto options = std::make_shared<ForwardBenchmarkOptions>();
@@ -30,8 +31,9 @@ void register_bench(CLI::App& app) {
     cmd->add_option("--seq", options->seq, "Tokens per sequence (default 128)");
     cmd->add_option("--repeats", options->repeats, "Timed rounds (default 7)")->check(CLI::PositiveNumber);
   };
-  auto* forward = bench->add_subcommand("forward", "Forward and run_with_cache on a GPT-2-small-shaped model, "
-                                                   "against float32 sgemm of the same shapes");
+  auto* forward = bench->add_subcommand("forward",
+                                        "Forward and run_with_cache on a GPT-2-small-shaped model, "
+                                        "against float32 sgemm of the same shapes");
   forward->add_flag("--json", *json, "Print one JSON object");
   forward->add_option("--dtype", *dtype, "The model's dtype: float32, bfloat16 or float16 (default float32)")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
@@ -42,19 +44,25 @@ void register_bench(CLI::App& app) {
     // The separate-process check of the sgemm ceiling: this program, `bench sgemm` with the same shapes.
     options->sgemm_child_command = {std::filesystem::read_symlink("/proc/self/exe").string(), "bench", "sgemm",
                                     "--json"};
-    for (const auto& [flag, value] :
-         {std::pair{"--layers", options->n_layers}, {"--d-model", options->d_model}, {"--heads", options->n_heads},
-          {"--d-mlp", options->d_mlp}, {"--vocab", options->d_vocab}, {"--batch", options->batch},
-          {"--seq", options->seq}}) {
+    for (const auto& [flag, value] : {std::pair{"--layers", options->n_layers},
+                                      {"--d-model", options->d_model},
+                                      {"--heads", options->n_heads},
+                                      {"--d-mlp", options->d_mlp},
+                                      {"--vocab", options->d_vocab},
+                                      {"--batch", options->batch},
+                                      {"--seq", options->seq}}) {
       options->sgemm_child_command.emplace_back(flag);
       options->sgemm_child_command.push_back(std::to_string(value));
     }
     auto result = run_forward_benchmark(*options);
-    if (*json) std::cout << result.to_json().dump() << "\n";
-    else std::cout << result.to_table();
+    if (*json)
+      std::cout << result.to_json().dump() << "\n";
+    else
+      std::cout << result.to_table();
   });
-  auto* sgemm = bench->add_subcommand("sgemm", "Float32 sgemm of the forward benchmark's matrix shapes alone, with "
-                                               "this process' BLAS kernels");
+  auto* sgemm = bench->add_subcommand("sgemm",
+                                      "Float32 sgemm of the forward benchmark's matrix shapes alone, with "
+                                      "this process' BLAS kernels");
   sgemm->add_flag("--json", *json, "Print one JSON object (the only output)");
   add_shape_options(sgemm);
   sgemm->callback([options] { std::cout << run_sgemm_benchmark(*options).dump() << "\n"; });
@@ -85,8 +93,10 @@ void register_bench(CLI::App& app) {
                                    "--child"};
     load_options->progress = [](const std::string& line) { std::cerr << "bench: " << line << std::endl; };
     auto result = run_load_benchmark(*load_options);
-    if (*load_json) std::cout << result.to_json().dump() << "\n";
-    else std::cout << result.to_table();
+    if (*load_json)
+      std::cout << result.to_json().dump() << "\n";
+    else
+      std::cout << result.to_table();
   });
 }
 

@@ -10,8 +10,9 @@ void register_bench_patching(CLI::App& bench) {
   auto options = std::make_shared<PatchingBenchmarkOptions>();
   auto json = std::make_shared<bool>(false);
   auto quick = std::make_shared<bool>(false);
-  auto* cmd = bench.add_subcommand("patching", "Activation-patching sweeps (resid_pre by layer x position, head z): "
-                                               "fast path against one full forward per cell");
+  auto* cmd = bench.add_subcommand("patching",
+                                   "Activation-patching sweeps (resid_pre by layer x position, head z): "
+                                   "fast path against one full forward per cell");
   cmd->add_flag("--json", *json, "Print one JSON object");
   cmd->add_flag("--quick", *quick, "A tiny model (2 layers, d_model 64, vocabulary 512) for checking that it runs");
   cmd->add_option("--layers", options->n_layers, "Layers (default 12)");
@@ -36,8 +37,10 @@ void register_bench_patching(CLI::App& bench) {
     }
     options->progress = [](const std::string& line) { std::cerr << "bench: " << line << std::endl; };
     auto result = run_patching_benchmark(*options);
-    if (*json) std::cout << result.to_json().dump() << "\n";
-    else std::cout << result.to_table();
+    if (*json)
+      std::cout << result.to_json().dump() << "\n";
+    else
+      std::cout << result.to_table();
   });
 }
 

@@ -9,14 +9,17 @@ namespace arrakis::cli {
 void register_doctor(CLI::App& app) {
   auto options = std::make_shared<DoctorOptions>();
   auto json = std::make_shared<bool>(false);
-  auto* cmd = app.add_subcommand("doctor", "Report LibTorch, the BLAS and its kernels, the CPU, threads and a "
-                                           "measured sgemm; list problems with their fixes");
+  auto* cmd = app.add_subcommand("doctor",
+                                 "Report LibTorch, the BLAS and its kernels, the CPU, threads and a "
+                                 "measured sgemm; list problems with their fixes");
   cmd->add_flag("--json", *json, "Print one JSON object");
   cmd->add_flag("--remeasure", options->remeasure, "Measure the BLAS kernels again (replacing the cached choice)");
   cmd->callback([options, json] {
     auto report = run_doctor(*options);
-    if (*json) std::cout << report.to_json().dump(2) << "\n";
-    else std::cout << report.to_text();
+    if (*json)
+      std::cout << report.to_json().dump(2) << "\n";
+    else
+      std::cout << report.to_text();
   });
 }
 

@@ -7,10 +7,10 @@
 #include <iostream>
 #include <memory>
 
+#include "arrakis/error.hpp"
 #include "arrakis/experiments/experiment_results.hpp"
 #include "arrakis/experiments/experiment_source.hpp"
 #include "arrakis/experiments/experiment_store.hpp"
-#include "arrakis/error.hpp"
 #include "cli/commands.hpp"
 
 namespace arrakis::cli {
@@ -20,9 +20,10 @@ namespace {
 ExperimentStore open_existing(const std::string& save_dir) {
   auto path = std::filesystem::path(save_dir) / "experiments.sqlite";
   if (!std::filesystem::exists(path))
-    throw Error(fmt::format("no experiment database in {} (expected {}); run `arrakis demo --save-dir {}` or log an "
-                            "experiment with an InterpretabilityBench first",
-                            save_dir, path.string(), save_dir));
+    throw Error(
+        fmt::format("no experiment database in {} (expected {}); run `arrakis demo --save-dir {}` or log an "
+                    "experiment with an InterpretabilityBench first",
+                    save_dir, path.string(), save_dir));
   return ExperimentStore(save_dir);
 }
 
@@ -162,13 +163,14 @@ CLI::App* add_subcommand(CLI::App* cmd, const std::shared_ptr<ExperimentsArgs>& 
 }  // namespace
 
 void register_experiments(CLI::App& app) {
-  auto* cmd = app.add_subcommand("experiments", "Experiments logged by an InterpretabilityBench: versions, runs, "
-                                                "source diffs, export");
+  auto* cmd = app.add_subcommand("experiments",
+                                 "Experiments logged by an InterpretabilityBench: versions, runs, "
+                                 "source diffs, export");
   cmd->require_subcommand(1);
   auto args = std::make_shared<ExperimentsArgs>();
 
-  auto* list = add_subcommand(cmd, args, "list", "Every experiment with its versions and their run counts",
-                              list_experiments);
+  auto* list =
+      add_subcommand(cmd, args, "list", "Every experiment with its versions and their run counts", list_experiments);
   list->add_flag("--json", args->json,
                  "Print {\"experiments\": [{\"name\", \"versions\": [{\"hash\", \"runs\", ...}]}]}");
 

@@ -35,9 +35,12 @@ std::vector<int64_t> parse_stop_tokens(const HookedTransformer& model, const std
     if (!item.empty()) {
       char* end = nullptr;
       long long id = std::strtoll(item.c_str(), &end, 10);
-      if (end && *end == '\0') ids.push_back(id);
-      else if (model.has_tokenizer()) ids.push_back(model.to_single_token(item));
-      else throw Error(fmt::format("--stop: '{}' is not a token id and the model has no tokenizer", item));
+      if (end && *end == '\0')
+        ids.push_back(id);
+      else if (model.has_tokenizer())
+        ids.push_back(model.to_single_token(item));
+      else
+        throw Error(fmt::format("--stop: '{}' is not a token id and the model has no tokenizer", item));
     }
     if (comma == std::string::npos) break;
     start = comma + 1;

@@ -49,8 +49,12 @@ CommandReport heads_report(const HeadsArgs& args) {
     if (period < 1 || period * args.repeats > room)
       throw Error(fmt::format("--period {} x --repeats {} does not fit the model's context of {} tokens", period,
                               args.repeats, c.n_ctx));
-    tokens = repeated_random_sequences({.batch = args.batch, .period = period, .repeats = args.repeats, .high = c.d_vocab,
-                                        .seed = args.seed, .bos = bos});
+    tokens = repeated_random_sequences({.batch = args.batch,
+                                        .period = period,
+                                        .repeats = args.repeats,
+                                        .high = c.d_vocab,
+                                        .seed = args.seed,
+                                        .bos = bos});
     offset = bos ? 1 : 0;
   }
   auto scores = head_scores(model, tokens, {.period = period, .offset = offset});
@@ -117,8 +121,9 @@ void register_heads(CLI::App& app) {
   cmd->add_option("--input-ids", args->input_ids,
                   "Token ids that repeat with period --period: comma-separated (one sequence) or a .safetensors "
                   "file with int64 input_ids [batch, pos]. Default: seeded repeated random sequences");
-  cmd->add_option("--period", args->period, "Length of the repeated segment (default for random sequences: 20, or "
-                                            "what fits the context)")
+  cmd->add_option("--period", args->period,
+                  "Length of the repeated segment (default for random sequences: 20, or "
+                  "what fits the context)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--offset", args->offset, "With --input-ids: the position where the repeating part starts")
       ->check(CLI::NonNegativeNumber);

@@ -44,8 +44,8 @@ void run(const HooksArgs& args) {
                       {"enabled", enabled},
                       {"how_to_enable", enabled ? "" : how_to_enable(spec.opt_in)},
                       {"meaning", std::string(spec.meaning)}});
-    rows.push_back({point.name, fmt::format("[{}]", fmt::join(shape, ", ")), enabled ? "" : "opt-in",
-                    std::string(spec.meaning)});
+    rows.push_back(
+        {point.name, fmt::format("[{}]", fmt::join(shape, ", ")), enabled ? "" : "opt-in", std::string(spec.meaning)});
   }
   if (args.json) {
     std::cout << nlohmann::json{{"model", c.model_name.empty() ? c.family : c.model_name},

@@ -34,18 +34,16 @@ CommandReport lens_report(HookedTransformer& model, const LensArgs& args) {
   options.top_k = args.top_k;
   options.incl_mid = args.incl_mid;
   options.final_cached_scale = args.final_cached_scale;
-  if (args.target) options.targets = torch::full(ids.sizes(), parse_token(*args.target, model, "--target"), torch::kInt64);
+  if (args.target)
+    options.targets = torch::full(ids.sizes(), parse_token(*args.target, model, "--target"), torch::kInt64);
   options.attention_mask = input.attention_mask;
   auto lens = run_logit_lens(model, ids, options);
 
   auto text = [&](int64_t id) { return model.has_tokenizer() ? model.to_string(torch::tensor({id})) : std::string(); };
   CommandReport report;
-  report.tensors = {{"input_ids", ids},
-                    {"top_tokens", lens.top_tokens},
-                    {"top_probs", lens.top_probs},
-                    {"targets", lens.targets},
-                    {"target_probs", lens.target_probs},
-                    {"target_ranks", lens.target_ranks}};
+  report.tensors = {
+      {"input_ids", ids},        {"top_tokens", lens.top_tokens},     {"top_probs", lens.top_probs},
+      {"targets", lens.targets}, {"target_probs", lens.target_probs}, {"target_ranks", lens.target_ranks}};
   report.metadata = {{"labels", fmt::format("{}", fmt::join(lens.labels, ","))}};
   report.json = {{"labels", lens.labels},
                  {"input_ids", tensor_json(ids)},
@@ -76,9 +74,7 @@ CommandReport lens_report(HookedTransformer& model, const LensArgs& args) {
   report.print_text = [&model, input, lens, text] {
     const auto& ids = input.input_ids;
     const int64_t batch = ids.size(0), pos = ids.size(1), layers = lens.top_tokens.size(0), k = lens.top_tokens.size(3);
-    auto token = [&](int64_t id) {
-      return model.has_tokenizer() ? fmt::format("{:?}", text(id)) : std::to_string(id);
-    };
+    auto token = [&](int64_t id) { return model.has_tokenizer() ? fmt::format("{:?}", text(id)) : std::to_string(id); };
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t p = 0; p < pos; ++p) {
         if (input.attention_mask.defined() && input.attention_mask[b][p].item<int64_t>() == 0) continue;
@@ -86,9 +82,9 @@ CommandReport lens_report(HookedTransformer& model, const LensArgs& args) {
         fmt::print("sequence {} position {} (input {}), tracking {}:\n", b, p, token(ids[b][p].item<int64_t>()),
                    token(target));
         for (int64_t n = 0; n < layers; ++n) {
-          std::string row = fmt::format("  {:>10}  rank {:>6}  p={:.3f} |", lens.labels[n],
-                                        lens.target_ranks[n][b][p].item<int64_t>(),
-                                        lens.target_probs[n][b][p].item<double>());
+          std::string row =
+              fmt::format("  {:>10}  rank {:>6}  p={:.3f} |", lens.labels[n],
+                          lens.target_ranks[n][b][p].item<int64_t>(), lens.target_probs[n][b][p].item<double>());
           for (int64_t i = 0; i < k; ++i)
             row += fmt::format(" {} {:.3f}", token(lens.top_tokens[n][b][p][i].item<int64_t>()),
                                lens.top_probs[n][b][p][i].item<double>());

@@ -92,8 +92,8 @@ std::vector<Heatmap> figures(const PatchingResult& result, const std::vector<std
                     result.values, labels[0], labels[1], result.dims[0], result.dims[1], std::nullopt});
   } else {
     for (int64_t l = 0; l < result.values.size(0); ++l)
-      maps.push_back({labels[0][l], result.values[l], labels[1], labels[2], result.dims[1], result.dims[2],
-                      std::nullopt});
+      maps.push_back(
+          {labels[0][l], result.values[l], labels[1], labels[2], result.dims[1], result.dims[2], std::nullopt});
   }
   return maps;
 }
@@ -103,9 +103,10 @@ CommandReport patch(const PatchArgs& args) {
   auto clean = read_run(model, args.clean, args.clean_prompt, "clean");
   auto corrupted = read_run(model, args.corrupted, args.corrupted_prompt, "corrupted");
   if (clean.input_ids.sizes() != corrupted.input_ids.sizes())
-    throw Error(fmt::format("--clean gives {} tokens and --corrupted {}: patching pairs position p of one run with "
-                            "position p of the other, so they must have the same shape",
-                            clean.input_ids.sizes().vec(), corrupted.input_ids.sizes().vec()));
+    throw Error(
+        fmt::format("--clean gives {} tokens and --corrupted {}: patching pairs position p of one run with "
+                    "position p of the other, so they must have the same shape",
+                    clean.input_ids.sizes().vec(), corrupted.input_ids.sizes().vec()));
   PatchingRuns runs{clean.input_ids, corrupted.input_ids, clean.attention_mask, corrupted.attention_mask};
   const auto component = parse_patch_component(args.component);
   const auto& target = args.noising ? clean : corrupted;  // the run being patched
@@ -186,11 +187,13 @@ CommandReport patch(const PatchArgs& args) {
 
 void register_patch(CLI::App& app) {
   auto args = std::make_shared<PatchArgs>();
-  auto* cmd = app.add_subcommand("patch", "Activation patching (or --attribution patching) between a clean and a "
-                                          "corrupted input, by layer x position or layer x head");
+  auto* cmd = app.add_subcommand("patch",
+                                 "Activation patching (or --attribution patching) between a clean and a "
+                                 "corrupted input, by layer x position or layer x head");
   add_model_options(cmd, args->model);
-  const char* ids_help = "Comma-separated ids (one sequence) or a .safetensors file holding int64 input_ids [batch, "
-                         "pos] (and optionally attention_mask)";
+  const char* ids_help =
+      "Comma-separated ids (one sequence) or a .safetensors file holding int64 input_ids [batch, "
+      "pos] (and optionally attention_mask)";
   cmd->add_option("--clean", args->clean, ids_help);
   cmd->add_option("--corrupted", args->corrupted, ids_help);
   cmd->add_option("--clean-prompt", args->clean_prompt, "Clean text (tokenized by the model's tokenizer)");

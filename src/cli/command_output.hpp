@@ -33,12 +33,12 @@ struct OutputHelp {
 void add_output_options(CLI::App* cmd, OutputOptions& options, const OutputHelp& help);
 
 struct CommandReport {
-  nlohmann::json json;                         // --json: one object on stdout
-  std::function<void()> print_text;            // otherwise: the human-readable report
-  NamedTensors tensors;                        // --out
+  nlohmann::json json;                          // --json: one object on stdout
+  std::function<void()> print_text;             // otherwise: the human-readable report
+  NamedTensors tensors;                         // --out
   std::map<std::string, std::string> metadata;  // --out's safetensors metadata
-  std::string figure_title;                    // --plot: the page title
-  std::vector<Heatmap> figures;                // --plot: its figures, in order
+  std::string figure_title;                     // --plot: the page title
+  std::vector<Heatmap> figures;                 // --plot: its figures, in order
 };
 
 void emit(const CommandReport& report, const OutputOptions& options);

@@ -8,7 +8,8 @@
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
-  if (auto warning = arrakis::configure_runtime(); !warning.empty()) std::cerr << "arrakis: warning: " << warning << "\n";
+  if (auto warning = arrakis::configure_runtime(); !warning.empty())
+    std::cerr << "arrakis: warning: " << warning << "\n";
 
   CLI::App app{"Arrakis: mechanistic interpretability for transformer language models"};
   app.set_version_flag("--version", arrakis::version());

@@ -1,7 +1,7 @@
 #include "cli/model_options.hpp"
 
-#include <torch/cuda.h>
 #include <fmt/format.h>
+#include <torch/cuda.h>
 
 #include <cctype>
 
@@ -41,14 +41,13 @@ torch::Device parse_device(const std::string& name) {
       index = std::stoll(digits);
     }
     if (!torch::cuda::is_available())
-      throw Error(fmt::format("--device {}: no CUDA device is available (this LibTorch {} CUDA); use --device cpu",
-                              name, torch::cuda::device_count() == 0 ? "has no usable GPU or was built without"
-                                                                      : "cannot reach"));
+      throw Error(
+          fmt::format("--device {}: no CUDA device is available (this LibTorch {} CUDA); use --device cpu", name,
+                      torch::cuda::device_count() == 0 ? "has no usable GPU or was built without" : "cannot reach"));
     const auto count = static_cast<int64_t>(torch::cuda::device_count());
     if (index >= count)
-      throw Error(fmt::format("--device {}: there {} only {} CUDA device{} (cuda:0{})", name,
-                              count == 1 ? "is" : "are", count, count == 1 ? "" : "s",
-                              count > 1 ? fmt::format(" .. cuda:{}", count - 1) : ""));
+      throw Error(fmt::format("--device {}: there {} only {} CUDA device{} (cuda:0{})", name, count == 1 ? "is" : "are",
+                              count, count == 1 ? "" : "s", count > 1 ? fmt::format(" .. cuda:{}", count - 1) : ""));
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   throw Error(fmt::format("--device {:?}: unknown device (use cpu, cuda or cuda:N)", name));

@@ -1,7 +1,7 @@
 #pragma once
 // The options every model-loading command shares: --model DIR, --dtype, --device (one group, one parser).
-#include <CLI/CLI.hpp>
 #include <torch/types.h>
+#include <CLI/CLI.hpp>
 
 #include <string>
 

@@ -1,7 +1,7 @@
 #pragma once
 // Tensors as nested JSON arrays (numbers: floats as doubles, integers as integers), for `--json` output.
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 namespace arrakis::cli {
 

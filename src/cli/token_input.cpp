@@ -10,10 +10,10 @@
 
 namespace arrakis::cli {
 
-void add_token_input_options(CLI::App* cmd, std::optional<std::string>& prompt,
-                             std::optional<std::string>& input_ids) {
-  auto* text = cmd->add_option("--prompt", prompt, "Text to tokenize with the model's tokenizer (BOS first when the "
-                                                   "model prepends one)");
+void add_token_input_options(CLI::App* cmd, std::optional<std::string>& prompt, std::optional<std::string>& input_ids) {
+  auto* text = cmd->add_option("--prompt", prompt,
+                               "Text to tokenize with the model's tokenizer (BOS first when the "
+                               "model prepends one)");
   auto* ids = cmd->add_option("--input-ids", input_ids,
                               "Comma-separated ids (one sequence) or a .safetensors file holding int64 input_ids "
                               "[batch, pos] (and optionally attention_mask, for padding)");
@@ -31,7 +31,8 @@ TokenInput parse_input_ids(const std::string& spec) {
       throw Error(fmt::format("{}: 'input_ids' must be int64 [batch, pos], got {} {}", spec,
                               c10::toString(ids.scalar_type()), ids.sizes().vec()));
     input.input_ids = ids.clone();
-    if (file->contains("attention_mask")) input.attention_mask = file->tensor("attention_mask").to(torch::kInt64).clone();
+    if (file->contains("attention_mask"))
+      input.attention_mask = file->tensor("attention_mask").to(torch::kInt64).clone();
     return input;
   }
   std::vector<int64_t> ids;
@@ -45,9 +46,10 @@ TokenInput parse_input_ids(const std::string& spec) {
       ids.push_back(std::stoll(item, &used));
       if (used != item.size()) throw std::invalid_argument(item);
     } catch (const std::exception&) {
-      throw Error(fmt::format("--input-ids: '{}' is not an integer (give a comma-separated list such as 1,2,3 or a "
-                              ".safetensors file holding input_ids)",
-                              item));
+      throw Error(
+          fmt::format("--input-ids: '{}' is not an integer (give a comma-separated list such as 1,2,3 or a "
+                      ".safetensors file holding input_ids)",
+                      item));
     }
     start = end + 1;
   }

@@ -1,8 +1,8 @@
 #pragma once
 // Reading token ids from the command line: "1,2,3" (one sequence) or a safetensors file holding int64 `input_ids`
 // [batch, pos] (and optionally `attention_mask`).
-#include <CLI/CLI.hpp>
 #include <torch/types.h>
+#include <CLI/CLI.hpp>
 
 #include <optional>
 #include <string>
@@ -18,8 +18,7 @@ struct TokenInput {
 
 TokenInput parse_input_ids(const std::string& spec);
 /// The --prompt / --input-ids pair every model-running command takes (one or the other).
-void add_token_input_options(CLI::App* cmd, std::optional<std::string>& prompt,
-                             std::optional<std::string>& input_ids);
+void add_token_input_options(CLI::App* cmd, std::optional<std::string>& prompt, std::optional<std::string>& input_ids);
 /// From --prompt (tokenized by the model's tokenizer) or --input-ids; exactly one must be given.
 TokenInput resolve_input(const HookedTransformer& model, const std::optional<std::string>& prompt,
                          const std::optional<std::string>& input_ids);

@@ -7,8 +7,8 @@
 #include "arrakis/io/checkpoint.hpp"
 #include "arrakis/io/config_json.hpp"
 #include "arrakis/model/transformer_lens_format.hpp"
-#include "demo/embedded_files.hpp"
 #include "arrakis/util/seeded_generator.hpp"
+#include "demo/embedded_files.hpp"
 
 namespace arrakis {
 
@@ -76,8 +76,9 @@ HookedTransformer load_demo_model() {
   auto config_bytes = embedded::demo_model_config();
   auto weight_bytes = embedded::demo_model_weights();
   if (config_bytes.empty() || weight_bytes.empty())
-    throw Error("this build has no embedded demo model: run `arrakis train-demo-model --out assets/demo-model` and "
-                "rebuild");
+    throw Error(
+        "this build has no embedded demo model: run `arrakis train-demo-model --out assets/demo-model` and "
+        "rebuild");
   const std::string text(reinterpret_cast<const char*>(config_bytes.data()), config_bytes.size());
   ConfigJson json(nlohmann::json::parse(text), "embedded demo model config.json");
   auto config = config_from_transformer_lens(json);

@@ -11,9 +11,9 @@
 #include "arrakis/analysis/circuits.hpp"
 #include "arrakis/analysis/head_detectors.hpp"
 #include "arrakis/analysis/metrics.hpp"
+#include "arrakis/demo/demo_model.hpp"
 #include "arrakis/experiments/interpretability_bench.hpp"
 #include "arrakis/model/head.hpp"
-#include "arrakis/demo/demo_model.hpp"
 #include "arrakis/plots/heatmap.hpp"
 #include "arrakis/util/seeded_generator.hpp"
 
@@ -34,7 +34,7 @@ struct DemoContext {
   InterpretabilityBench& bench;
   HookedTransformer& model;
   std::ostream& out;
-  torch::Tensor tokens;      // [batch, 1 + 2T]: BOS, T random tokens, the same T again
+  torch::Tensor tokens;  // [batch, 1 + 2T]: BOS, T random tokens, the same T again
   int64_t T = 0;
   torch::Tensor logits;
   ActivationCache cache;
@@ -69,8 +69,9 @@ void predictions(DemoContext& ctx) {
              ctx.tokens.size(0), ctx.T, ctx.tokens.size(1));
   fmt::print(ctx.out, "  loss on the first copy  {:.3f} nats (chance: ln({}) = {:.3f})\n",
              r.get<double>("loss_first_copy"), c.d_vocab - 1, std::log(static_cast<double>(c.d_vocab - 1)));
-  fmt::print(ctx.out, "  loss on the second copy {:.3f} nats; top-1 accuracy {:.1f}%: the model copies what came "
-                      "before\n",
+  fmt::print(ctx.out,
+             "  loss on the second copy {:.3f} nats; top-1 accuracy {:.1f}%: the model copies what came "
+             "before\n",
              r.get<double>("loss_second_copy"), 100.0 * r.get<double>("repeat_accuracy"));
 
   auto probs = torch::softmax(ctx.logits.index({0}), -1);
@@ -99,36 +100,40 @@ void attention_heads(DemoContext& ctx) {
     auto induction_scores = torch::stack(induction);  // [layer, head]
     auto best = induction_scores.flatten().argmax().item<int64_t>();
     const auto heads = induction_scores.size(1);
-    return ExperimentResults{{"previous_token_scores", torch::stack(previous)},
-                             {"induction_scores", induction_scores},
-                             {"strongest_induction_head",
-                              Head{static_cast<int>(best / heads), static_cast<int>(best % heads)}.label()},
-                             {"strongest_induction_score", induction_scores.flatten()[best].item<double>()}};
+    return ExperimentResults{
+        {"previous_token_scores", torch::stack(previous)},
+        {"induction_scores", induction_scores},
+        {"strongest_induction_head", Head{static_cast<int>(best / heads), static_cast<int>(best % heads)}.label()},
+        {"strongest_induction_score", induction_scores.flatten()[best].item<double>()}};
   });
   auto r = analysis(ctx.T);
   auto previous = r["previous_token_scores"].tensor(), induction = r["induction_scores"].tensor();
   ctx.strongest_head = r.get<std::string>("strongest_induction_head");
-  fmt::print(ctx.out, "\nAttention heads (mean attention; induction = to the token after the previous occurrence, "
-                      "offset {}):\n", ctx.T - 1);
+  fmt::print(ctx.out,
+             "\nAttention heads (mean attention; induction = to the token after the previous occurrence, "
+             "offset {}):\n",
+             ctx.T - 1);
   fmt::print(ctx.out, "  {:>6} {:>15} {:>15}\n", "head", "previous-token", "induction");
   for (int64_t l = 0; l < previous.size(0); ++l)
     for (int64_t h = 0; h < previous.size(1); ++h)
       fmt::print(ctx.out, "  {:>6} {:>15.3f} {:>15.3f}\n", Head{static_cast<int>(l), static_cast<int>(h)}.label(),
-                 previous[l][h].item<double>(),
-                 induction[l][h].item<double>());
+                 previous[l][h].item<double>(), induction[l][h].item<double>());
   fmt::print(ctx.out, "  strongest induction head: {} ({:.3f})\n", ctx.strongest_head,
              r.get<double>("strongest_induction_score"));
-  ctx.plots.push_back({.title = "Previous-token score (mean attention to the previous token)", .values = previous,
+  ctx.plots.push_back({.title = "Previous-token score (mean attention to the previous token)",
+                       .values = previous,
                        .col_labels = head_labels(previous.size(1))});
   ctx.plots.push_back({.title = fmt::format("Induction score (mean attention to the token after the previous "
-                                            "occurrence, offset {})", ctx.T - 1),
-                       .values = induction, .col_labels = head_labels(induction.size(1))});
+                                            "occurrence, offset {})",
+                                            ctx.T - 1),
+                       .values = induction,
+                       .col_labels = head_labels(induction.size(1))});
 }
 
 // Weight-based: which layer-0 heads do the layer-1 heads' keys read from (K-composition), and which heads copy.
 void circuits(DemoContext& ctx) {
   auto analysis = ARRAKIS_EXPERIMENT(ctx.bench, "demo.circuits", (), {
-    auto k = all_composition_scores(ctx.model, CompositionKind::K);   // [l1, h1, l2, h2]
+    auto k = all_composition_scores(ctx.model, CompositionKind::K);  // [l1, h1, l2, h2]
     return ExperimentResults{{"k_composition_0_to_1", k.select(0, 0).select(1, 1).contiguous()},
                              {"ov_copying", ov_copying_scores(ctx.model)}};
   });
@@ -139,13 +144,18 @@ void circuits(DemoContext& ctx) {
   fmt::print(ctx.out, "\nCircuits from the weights alone: K-composition of layer-0 heads into {}'s keys:\n  ",
              ctx.strongest_head);
   for (int64_t h = 0; h < k.size(0); ++h) fmt::print(ctx.out, "L0H{} {:.3f}   ", h, k[h][receiver].item<double>());
-  fmt::print(ctx.out, "\n  strongest: L0H{} — the previous-token head whose output the induction head's keys "
-                      "read\n", sender);
+  fmt::print(ctx.out,
+             "\n  strongest: L0H{} — the previous-token head whose output the induction head's keys "
+             "read\n",
+             sender);
   fmt::print(ctx.out, "  OV copying score of {}: {:.3f} (1 = copies the token it attends to)\n", ctx.strongest_head,
              copying[1][receiver].item<double>());
-  ctx.plots.push_back({.title = "K-composition: layer-0 head (row) into layer-1 head (column)", .values = k,
-                       .row_labels = head_labels(k.size(0)), .col_labels = head_labels(k.size(1)),
-                       .row_axis = "layer-0 head", .col_axis = "layer-1 head"});
+  ctx.plots.push_back({.title = "K-composition: layer-0 head (row) into layer-1 head (column)",
+                       .values = k,
+                       .row_labels = head_labels(k.size(0)),
+                       .col_labels = head_labels(k.size(1)),
+                       .row_axis = "layer-0 head",
+                       .col_axis = "layer-1 head"});
   ctx.plots.push_back({.title = "OV copying score", .values = copying, .col_labels = head_labels(copying.size(1))});
 }
 
@@ -160,11 +170,12 @@ void patching(DemoContext& ctx) {
     auto generator = seeded_generator(seed + 1);
     auto fresh = at::randint(1, ctx.model.config().d_vocab, {batch, ctx.T}, generator,
                              torch::TensorOptions().dtype(torch::kInt64));
-    auto corrupted = torch::cat({clean.index({Slice(), Slice(0, 1)}), fresh,
-                                 clean.index({Slice(), Slice(ctx.T + 1, torch::indexing::None)})}, 1);
-    auto result = activation_patching(ctx.model, {.clean_tokens = clean, .corrupted_tokens = corrupted},
-                                      logprob_metric(answers),
-                                      {.component = PatchComponent::ResidPre, .metric_reads_last_position = true});
+    auto corrupted = torch::cat(
+        {clean.index({Slice(), Slice(0, 1)}), fresh, clean.index({Slice(), Slice(ctx.T + 1, torch::indexing::None)})},
+        1);
+    auto result =
+        activation_patching(ctx.model, {.clean_tokens = clean, .corrupted_tokens = corrupted}, logprob_metric(answers),
+                            {.component = PatchComponent::ResidPre, .metric_reads_last_position = true});
     return ExperimentResults{{"resid_pre_by_layer_position", result.values.to(torch::kFloat32)},
                              {"clean_logprob", result.clean_metric},
                              {"corrupted_logprob", result.corrupted_metric}};
@@ -172,8 +183,9 @@ void patching(DemoContext& ctx) {
   auto r = analysis(ctx.tokens, ctx.bench.seed());
   auto values = r["resid_pre_by_layer_position"].tensor();  // [layer, position]
   const double clean = r.get<double>("clean_logprob"), corrupted = r.get<double>("corrupted_logprob");
-  fmt::print(ctx.out, "\nActivation patching (first copy replaced by fresh random tokens; clean resid_pre patched in "
-                      "per layer and position):\n");
+  fmt::print(ctx.out,
+             "\nActivation patching (first copy replaced by fresh random tokens; clean resid_pre patched in "
+             "per layer and position):\n");
   fmt::print(ctx.out, "  log-prob of the right last token: clean {:.3f}, corrupted {:.3f}\n", clean, corrupted);
   for (int64_t l = 0; l < values.size(0); ++l) {
     auto best = values[l].argmax().item<int64_t>();
@@ -181,22 +193,25 @@ void patching(DemoContext& ctx) {
                values[l][best].item<double>());
   }
   ctx.plots.push_back({.title = "Activation patching of resid_pre: log-prob of the right last token",
-                       .values = values, .row_axis = "layer", .col_axis = "position"});
+                       .values = values,
+                       .row_axis = "layer",
+                       .col_axis = "position"});
 }
 
 void induction_ablation(DemoContext& ctx) {
-  auto analysis = ARRAKIS_EXPERIMENT(ctx.bench, "demo.induction_ablation", (const torch::Tensor& tokens, std::string head), {
-    const auto ablated_head = Head::parse(head);
-    auto zero_head = [&](const torch::Tensor& z) { z.select(2, ablated_head.head).zero_(); };
-    auto ablated = ctx.model.run_with_hooks(tokens, {{hooks::z(ablated_head.layer), zero_head}});
-    // Per sequence: the mean loss on the second copy, where induction does its work.
-    auto second_copy = [&](const torch::Tensor& logits) {
-      return lm_loss(logits, tokens, {}, true).index({Slice(), Slice(ctx.T, torch::indexing::None)}).mean(1);
-    };
-    auto clean = to_vector(second_copy(ctx.logits)), without = to_vector(second_copy(ablated));
-    ctx.ablation = ctx.bench.test_hypothesis(without, clean, {.paired = true, .alternative = Alternative::Greater});
-    return ExperimentResults{{"loss_clean", clean}, {"loss_ablated", without}, {"test", ctx.ablation.to_json()}};
-  });
+  auto analysis =
+      ARRAKIS_EXPERIMENT(ctx.bench, "demo.induction_ablation", (const torch::Tensor& tokens, std::string head), {
+        const auto ablated_head = Head::parse(head);
+        auto zero_head = [&](const torch::Tensor& z) { z.select(2, ablated_head.head).zero_(); };
+        auto ablated = ctx.model.run_with_hooks(tokens, {{hooks::z(ablated_head.layer), zero_head}});
+        // Per sequence: the mean loss on the second copy, where induction does its work.
+        auto second_copy = [&](const torch::Tensor& logits) {
+          return lm_loss(logits, tokens, {}, true).index({Slice(), Slice(ctx.T, torch::indexing::None)}).mean(1);
+        };
+        auto clean = to_vector(second_copy(ctx.logits)), without = to_vector(second_copy(ablated));
+        ctx.ablation = ctx.bench.test_hypothesis(without, clean, {.paired = true, .alternative = Alternative::Greater});
+        return ExperimentResults{{"loss_clean", clean}, {"loss_ablated", without}, {"test", ctx.ablation.to_json()}};
+      });
   analysis(ctx.tokens, ctx.strongest_head);
   fmt::print(ctx.out, "\nAblating {} (its output zeroed): loss on the second copy, per sequence, ablated vs clean:\n",
              ctx.strongest_head);
@@ -218,13 +233,13 @@ void activation_cache(DemoContext& ctx) {
   auto analysis = ARRAKIS_EXPERIMENT(ctx.bench, "demo.activation_cache", (), {
     nlohmann::json shapes = nlohmann::json::object();
     for (const auto& name : ctx.cache) shapes[name] = ctx.cache[name].sizes().vec();
-    return ExperimentResults{{"hook_points", static_cast<int64_t>(ctx.cache.size())},
-                             {"bytes", ctx.cache.nbytes()},
-                             {"shapes", shapes}};
+    return ExperimentResults{
+        {"hook_points", static_cast<int64_t>(ctx.cache.size())}, {"bytes", ctx.cache.nbytes()}, {"shapes", shapes}};
   });
   auto r = analysis().values();
-  fmt::print(ctx.out, "\nActivation cache: {} hook points, {:.2f} MB for {} tokens\n", r[0].second.json().get<int64_t>(),
-             static_cast<double>(r[1].second.json().get<int64_t>()) / (1 << 20), ctx.tokens.numel());
+  fmt::print(ctx.out, "\nActivation cache: {} hook points, {:.2f} MB for {} tokens\n",
+             r[0].second.json().get<int64_t>(), static_cast<double>(r[1].second.json().get<int64_t>()) / (1 << 20),
+             ctx.tokens.numel());
   std::map<std::string, std::pair<int, std::string>> kinds;  // name without the layer -> (count, shape)
   std::vector<std::string> order;
   for (const auto& name : ctx.cache) {
@@ -257,8 +272,9 @@ void run_demo(std::ostream& out, const DemoOptions& options) {
   for (const auto& [name, t] : model.weights().named_parameters(c)) parameters += t.numel();
   fmt::print(out, "Arrakis demo: {} — {} layers, {} heads x {} dims, d_model {}, attention-only, {} parameters\n",
              c.model_name, c.n_layers, c.n_heads, c.d_head, c.d_model, parameters);
-  fmt::print(out, "Trained by Arrakis itself to continue repeated segments of random tokens "
-                  "(reproduce: arrakis train-demo-model --out DIR).\n\n");
+  fmt::print(out,
+             "Trained by Arrakis itself to continue repeated segments of random tokens "
+             "(reproduce: arrakis train-demo-model --out DIR).\n\n");
 
   auto generator = seeded_generator(options.seed);
   DemoContext ctx{bench, model, out};
@@ -270,8 +286,9 @@ void run_demo(std::ostream& out, const DemoOptions& options) {
   write_heatmaps_html(report, fmt::format("Arrakis demo: {}", c.model_name), ctx.plots);
   fmt::print(out, "\nFigures: {} (open it in a browser)\n", report.string());
 
-  fmt::print(out, "\nEach analysis above is logged as an experiment in {} ({} runs there in all): "
-                  "`arrakis experiments list --save-dir {}`\n",
+  fmt::print(out,
+             "\nEach analysis above is logged as an experiment in {} ({} runs there in all): "
+             "`arrakis experiments list --save-dir {}`\n",
              bench.save_dir().string(), bench.store().run_count(), bench.save_dir().string());
 }
 

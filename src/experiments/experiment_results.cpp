@@ -1,7 +1,7 @@
 #include "arrakis/experiments/experiment_results.hpp"
 #include <fmt/format.h>
-#include "arrakis/util/closest_names.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/util/closest_names.hpp"
 
 #include <algorithm>
 

@@ -119,8 +119,14 @@ std::string format_source(const std::string& source) {
       continue;
     }
     switch (c) {
-      case '(': ++parens; line += c; break;
-      case ')': --parens; line += c; break;
+      case '(':
+        ++parens;
+        line += c;
+        break;
+      case ')':
+        --parens;
+        line += c;
+        break;
       case '{': {
         char before = char_before(text, i);
         std::string word = word_before(text, i);
@@ -161,8 +167,7 @@ std::string format_source(const std::string& source) {
         line += c;
         if (parens == 0) flush();
         break;
-      default:
-        line += c;
+      default: line += c;
     }
   }
   flush();

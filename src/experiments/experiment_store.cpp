@@ -11,10 +11,10 @@
 #include <map>
 #include <mutex>
 
+#include "arrakis/error.hpp"
 #include "arrakis/experiments/content_hash.hpp"
 #include "arrakis/experiments/experiment_source.hpp"
 #include "arrakis/experiments/source_diff.hpp"
-#include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/runtime.hpp"
 #include "experiments/sqlite_database.hpp"
@@ -78,16 +78,17 @@ void check_file_header(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return;
   if (!std::filesystem::is_regular_file(path, ec))
-    throw Error(fmt::format("{} is not a file: it cannot be the experiment database (choose another save_dir)",
-                            path.string()));
+    throw Error(
+        fmt::format("{} is not a file: it cannot be the experiment database (choose another save_dir)", path.string()));
   if (std::filesystem::file_size(path, ec) == 0) return;  // an empty file is an empty database
   std::ifstream in(path, std::ios::binary);
   char header[16] = {};
   in.read(header, sizeof header);
   if (in.gcount() < 16 || std::memcmp(header, "SQLite format 3\0", 16) != 0)
-    throw Error(fmt::format("{} is not an Arrakis experiment database: it is not an SQLite file. It was left "
-                            "untouched; move it away or choose another save_dir",
-                            path.string()));
+    throw Error(
+        fmt::format("{} is not an Arrakis experiment database: it is not an SQLite file. It was left "
+                    "untouched; move it away or choose another save_dir",
+                    path.string()));
 }
 
 }  // namespace
@@ -114,9 +115,10 @@ ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir) : save_d
   db.check(sqlite3_busy_timeout(db.handle(), 60'000), "experiment database: busy timeout");
 
   const auto refuse = [&](const std::string& why) {
-    throw Error(fmt::format("{} is not an Arrakis experiment database: {}. It was left untouched; move it away or "
-                            "choose another save_dir",
-                            path.string(), why));
+    throw Error(
+        fmt::format("{} is not an Arrakis experiment database: {}. It was left untouched; move it away or "
+                    "choose another save_dir",
+                    path.string(), why));
   };
   int64_t application_id = 0;
   try {
@@ -145,8 +147,8 @@ ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir) : save_d
   try {
     auto schema = db.query_int("PRAGMA user_version");
     if (schema > kSchemaVersion)
-      throw Error(fmt::format("{} was written by a newer Arrakis (schema {}, this one reads up to {})",
-                              path.string(), schema, kSchemaVersion));
+      throw Error(fmt::format("{} was written by a newer Arrakis (schema {}, this one reads up to {})", path.string(),
+                              schema, kSchemaVersion));
     // Reading the table list reads page 1: a damaged database fails here, before anything is written.
     auto tables = db.query_int(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('experiments', 'versions', 'runs')");
@@ -188,8 +190,9 @@ int64_t ExperimentStore::begin_run(const NewRun& run) {
   sqlite::Statement find_experiment(db, "SELECT id FROM experiments WHERE name = ?");
   find_experiment.bind(1, run.experiment).step();
   const int64_t experiment = find_experiment.column_int(0);
-  sqlite::Statement(db, "INSERT INTO versions(experiment_id, hash, source, created_at) VALUES(?, ?, ?, ?) "
-                        "ON CONFLICT(experiment_id, hash) DO NOTHING")
+  sqlite::Statement(db,
+                    "INSERT INTO versions(experiment_id, hash, source, created_at) VALUES(?, ?, ?, ?) "
+                    "ON CONFLICT(experiment_id, hash) DO NOTHING")
       .bind(1, experiment)
       .bind(2, hash)
       .bind(3, run.source)
@@ -198,8 +201,9 @@ int64_t ExperimentStore::begin_run(const NewRun& run) {
   sqlite::Statement find_version(db, "SELECT id FROM versions WHERE experiment_id = ? AND hash = ?");
   find_version.bind(1, experiment).bind(2, hash).step();
   const int64_t version = find_version.column_int(0);
-  sqlite::Statement insert(db, "INSERT INTO runs(version_id, status, arguments, model, library_version, seed, "
-                               "started_at, pid) VALUES(?, 'running', ?, ?, ?, ?, ?, ?)");
+  sqlite::Statement insert(db,
+                           "INSERT INTO runs(version_id, status, arguments, model, library_version, seed, "
+                           "started_at, pid) VALUES(?, 'running', ?, ?, ?, ?, ?, ?)");
   insert.bind(1, version).bind(2, run.arguments.dump()).bind(4, std::string(arrakis::version()));
   if (run.model.is_null())
     insert.bind_null(3);
@@ -224,8 +228,9 @@ void finish(sqlite::Database& db, std::mutex& mutex, std::map<int64_t, std::chro
   }
   std::lock_guard lock(mutex);
   sqlite::WriteTransaction transaction(db);
-  sqlite::Statement update(db, "UPDATE runs SET status = ?, results = ?, ended_at = ?, duration_s = ?, error = ? "
-                               "WHERE id = ?");
+  sqlite::Statement update(db,
+                           "UPDATE runs SET status = ?, results = ?, ended_at = ?, duration_s = ?, error = ? "
+                           "WHERE id = ?");
   update.bind(1, status);
   if (results)
     update.bind(2, results->dump());
@@ -304,8 +309,8 @@ int64_t ExperimentStore::experiment_id(const std::string& experiment) const {
   auto names = experiment_names();
   if (names.empty())
     throw Error(fmt::format("no experiment '{}': {} holds no experiments yet", experiment, save_dir_.string()));
-  throw Error(fmt::format("no experiment '{}' in {}; experiments: {}", experiment, save_dir_.string(),
-                          fmt::join(names, ", ")));
+  throw Error(
+      fmt::format("no experiment '{}' in {}; experiments: {}", experiment, save_dir_.string(), fmt::join(names, ", ")));
 }
 
 namespace {
@@ -347,8 +352,8 @@ RunRecord read_run(const sqlite::Statement& row) {
 
 std::vector<VersionInfo> ExperimentStore::list_versions(const std::string& experiment) const {
   const int64_t id = experiment_id(experiment);
-  sqlite::Statement query(db_->db, std::string(kVersionColumns) +
-                                       "WHERE v.experiment_id = ? GROUP BY v.id ORDER BY v.created_at, v.id");
+  sqlite::Statement query(
+      db_->db, std::string(kVersionColumns) + "WHERE v.experiment_id = ? GROUP BY v.id ORDER BY v.created_at, v.id");
   query.bind(1, id);
   std::vector<VersionInfo> versions;
   while (query.step()) versions.push_back(read_version(query));
@@ -365,8 +370,8 @@ VersionInfo ExperimentStore::get_version(const std::string& experiment, const st
   if (matches.empty()) {
     std::vector<std::string> known;
     for (const auto& v : list_versions(experiment)) known.push_back(v.hash.substr(0, 12));
-    throw Error(fmt::format("experiment '{}' has no version {}; its versions: {}", experiment, hash,
-                            fmt::join(known, ", ")));
+    throw Error(
+        fmt::format("experiment '{}' has no version {}; its versions: {}", experiment, hash, fmt::join(known, ", ")));
   }
   throw Error(fmt::format("version prefix {} of experiment '{}' is ambiguous ({} versions match): give more digits",
                           hash, experiment, matches.size()));
@@ -375,7 +380,8 @@ VersionInfo ExperimentStore::get_version(const std::string& experiment, const st
 std::vector<RunRecord> ExperimentStore::runs(const std::string& experiment, const std::string& version) const {
   const int64_t id = experiment_id(experiment);
   std::string full_hash = version.empty() ? std::string() : get_version(experiment, version).hash;
-  sqlite::Statement query(db_->db, std::string(kRunColumns) + "WHERE e.id = ? AND (? = '' OR v.hash = ?) ORDER BY r.id");
+  sqlite::Statement query(db_->db,
+                          std::string(kRunColumns) + "WHERE e.id = ? AND (? = '' OR v.hash = ?) ORDER BY r.id");
   query.bind(1, id).bind(2, full_hash).bind(3, full_hash);
   std::vector<RunRecord> runs;
   while (query.step()) runs.push_back(read_run(query));
@@ -429,8 +435,8 @@ std::string ExperimentStore::integrity_check() const {
 }
 
 void to_json(nlohmann::json& out, const VersionInfo& version) {
-  out = {{"experiment", version.experiment}, {"hash", version.hash},       {"source", version.source},
-         {"created_at", version.created_at}, {"runs", version.runs},       {"last_run_at", version.last_run_at}};
+  out = {{"experiment", version.experiment}, {"hash", version.hash}, {"source", version.source},
+         {"created_at", version.created_at}, {"runs", version.runs}, {"last_run_at", version.last_run_at}};
 }
 
 void to_json(nlohmann::json& out, const RunRecord& run) {

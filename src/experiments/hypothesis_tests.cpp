@@ -14,7 +14,9 @@
 namespace arrakis {
 namespace {
 
-double mean(std::span<const double> v) { return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); }
+double mean(std::span<const double> v) {
+  return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
 
 // Sample variance (n - 1 in the denominator).
 double variance(std::span<const double> v) {
@@ -25,7 +27,8 @@ double variance(std::span<const double> v) {
 }
 
 void require_sample(std::span<const double> v, const char* name, const char* what) {
-  if (v.size() < 2) throw Error(fmt::format("{}: sample {} has {} value(s); at least 2 are needed", what, name, v.size()));
+  if (v.size() < 2)
+    throw Error(fmt::format("{}: sample {} has {} value(s); at least 2 are needed", what, name, v.size()));
   for (double x : v)
     if (!std::isfinite(x)) throw Error(fmt::format("{}: sample {} holds a non-finite value ({})", what, name, x));
 }
@@ -156,7 +159,9 @@ PermutationTestResult permutation_test(std::span<const double> x, std::span<cons
   const auto n = static_cast<int64_t>(pooled.size()), nx = static_cast<int64_t>(x.size()),
              ny = static_cast<int64_t>(y.size());
   const double total = std::accumulate(pooled.begin(), pooled.end(), 0.0);
-  auto statistic_of = [&](double sum_x) { return sum_x / static_cast<double>(nx) - (total - sum_x) / static_cast<double>(ny); };
+  auto statistic_of = [&](double sum_x) {
+    return sum_x / static_cast<double>(nx) - (total - sum_x) / static_cast<double>(ny);
+  };
   PermutationTestResult result;
   result.statistic = mean(x) - mean(y);
   ExtremeCounter extreme{options.alternative, result.statistic, tolerance(pooled)};
@@ -170,7 +175,8 @@ PermutationTestResult permutation_test(std::span<const double> x, std::span<cons
         hits += extreme(statistic_of(sum));
         return;
       }
-      for (int64_t i = start; i <= n - (nx - chosen); ++i) self(self, i + 1, chosen + 1, sum + pooled[static_cast<std::size_t>(i)]);
+      for (int64_t i = start; i <= n - (nx - chosen); ++i)
+        self(self, i + 1, chosen + 1, sum + pooled[static_cast<std::size_t>(i)]);
     };
     recurse(recurse, 0, 0, 0.0);
     result.exact = true;
@@ -400,7 +406,8 @@ HypothesisReport test_hypothesis(std::span<const double> x, std::span<const doub
 
 std::string HypothesisReport::table() const {
   std::string out;
-  out += fmt::format("  {:<28} {}\n", "samples", fmt::format("{} x, {} y ({})", n_x, n_y, paired ? "paired" : "independent"));
+  out += fmt::format("  {:<28} {}\n", "samples",
+                     fmt::format("{} x, {} y ({})", n_x, n_y, paired ? "paired" : "independent"));
   out += fmt::format("  {:<28} {:.6g} vs {:.6g} (difference {:.6g})\n", "means", mean_x, mean_y, mean_x - mean_y);
   out += fmt::format("  {:<28} p = {:.6g} ({}, {} {})\n", "permutation test", permutation.p_value,
                      to_string(alternative), permutation.exact ? "exact over" : "Monte Carlo,",
@@ -410,8 +417,8 @@ std::string HypothesisReport::table() const {
   out += fmt::format("  {:<28} [{:.6g}, {:.6g}] ({} over {} resamples)\n",
                      fmt::format("bootstrap {:g}% interval", 100 * bootstrap.confidence), bootstrap.lower,
                      bootstrap.upper, bootstrap.exact ? "exact" : "Monte Carlo", bootstrap.resamples);
-  out += fmt::format("  {:<28} Cohen's d = {:.4f}, Hedges' g = {:.4f}\n", "effect size", effect.cohens_d,
-                     effect.hedges_g);
+  out +=
+      fmt::format("  {:<28} Cohen's d = {:.4f}, Hedges' g = {:.4f}\n", "effect size", effect.cohens_d, effect.hedges_g);
   return out;
 }
 
@@ -422,14 +429,25 @@ nlohmann::json HypothesisReport::to_json() const {
           {"n_y", n_y},
           {"mean_x", mean_x},
           {"mean_y", mean_y},
-          {"permutation", {{"statistic", permutation.statistic}, {"p_value", permutation.p_value},
-                           {"exact", permutation.exact}, {"rearrangements", permutation.rearrangements}}},
-          {"t_test", {{"kind", paired ? "paired" : "welch"}, {"t", t_test.t}, {"df", t_test.degrees_of_freedom},
-                      {"p_value", t_test.p_value}, {"mean_difference", t_test.mean_difference},
-                      {"standard_error", t_test.standard_error}}},
-          {"bootstrap", {{"estimate", bootstrap.estimate}, {"lower", bootstrap.lower}, {"upper", bootstrap.upper},
-                         {"confidence", bootstrap.confidence}, {"exact", bootstrap.exact},
-                         {"resamples", bootstrap.resamples}}},
+          {"permutation",
+           {{"statistic", permutation.statistic},
+            {"p_value", permutation.p_value},
+            {"exact", permutation.exact},
+            {"rearrangements", permutation.rearrangements}}},
+          {"t_test",
+           {{"kind", paired ? "paired" : "welch"},
+            {"t", t_test.t},
+            {"df", t_test.degrees_of_freedom},
+            {"p_value", t_test.p_value},
+            {"mean_difference", t_test.mean_difference},
+            {"standard_error", t_test.standard_error}}},
+          {"bootstrap",
+           {{"estimate", bootstrap.estimate},
+            {"lower", bootstrap.lower},
+            {"upper", bootstrap.upper},
+            {"confidence", bootstrap.confidence},
+            {"exact", bootstrap.exact},
+            {"resamples", bootstrap.resamples}}},
           {"effect_size", {{"cohens_d", effect.cohens_d}, {"hedges_g", effect.hedges_g}}}};
 }
 

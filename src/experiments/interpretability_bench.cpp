@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "arrakis/experiments/content_hash.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/experiments/content_hash.hpp"
 #include "arrakis/model/transformer_lens_format.hpp"
 #include "arrakis/runtime.hpp"
 

@@ -7,10 +7,9 @@
 #include <chrono>
 #include <map>
 
-#include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/hooks/hook_catalogue.hpp"
 #include "runtime/allocator_compat.hpp"
-
 
 namespace arrakis {
 namespace {
@@ -141,20 +140,29 @@ std::string ModelProfile::table() const {
 nlohmann::json ModelProfile::to_json() const {
   auto components_json = nlohmann::json::array();
   for (const auto& c : components)
-    components_json.push_back({{"name", c.name}, {"kind", c.kind}, {"layer", c.layer}, {"seconds", c.seconds},
-                               {"allocated_bytes", c.allocated_bytes}, {"peak_bytes", c.peak_bytes}});
+    components_json.push_back({{"name", c.name},
+                               {"kind", c.kind},
+                               {"layer", c.layer},
+                               {"seconds", c.seconds},
+                               {"allocated_bytes", c.allocated_bytes},
+                               {"peak_bytes", c.peak_bytes}});
   auto layers_json = nlohmann::json::array();
   for (const auto& l : layers())
     layers_json.push_back({{"layer", l.layer}, {"seconds", l.seconds}, {"allocated_bytes", l.allocated_bytes}});
-  return {{"components", components_json}, {"layers", layers_json},
-          {"forward_seconds", forward_seconds},  {"allocated_bytes", allocated_bytes},
-          {"peak_bytes", peak_bytes},            {"memory_measured", memory_measured},
-          {"repeats", repeats},                  {"batch", batch},
+  return {{"components", components_json},
+          {"layers", layers_json},
+          {"forward_seconds", forward_seconds},
+          {"allocated_bytes", allocated_bytes},
+          {"peak_bytes", peak_bytes},
+          {"memory_measured", memory_measured},
+          {"repeats", repeats},
+          {"batch", batch},
           {"positions", positions}};
 }
 
 ModelProfile profile_model(HookedTransformer& model, const torch::Tensor& tokens, const ProfileOptions& options) {
-  if (options.repeats < 1) throw Error(fmt::format("profile_model: repeats must be at least 1, not {}", options.repeats));
+  if (options.repeats < 1)
+    throw Error(fmt::format("profile_model: repeats must be at least 1, not {}", options.repeats));
   torch::NoGradGuard no_grad;
   const auto& config = model.config();
   auto& hooks = model.hooks();
@@ -247,7 +255,8 @@ ModelProfile profile_model(HookedTransformer& model, const torch::Tensor& tokens
       }
       best.allocated_bytes = events.back().allocated - events.front().allocated;
       int64_t peak = 0;
-      for (std::size_t i = 1; i < events.size(); ++i) peak = std::max(peak, events[i - 1].live - events.front().live + events[i].peak);
+      for (std::size_t i = 1; i < events.size(); ++i)
+        peak = std::max(peak, events[i - 1].live - events.front().live + events[i].peak);
       best.peak_bytes = peak;
     }
   } catch (...) {

@@ -20,8 +20,8 @@ std::string act_name(std::string_view name, std::optional<int> layer, std::strin
   std::vector<std::string> known;
   for (const auto& spec : hook_catalogue()) {
     known.emplace_back(spec.short_name);
-    const bool named = spec.short_name == n || std::find(spec.aliases.begin(), spec.aliases.end(), n) !=
-                                                   spec.aliases.end();
+    const bool named =
+        spec.short_name == n || std::find(spec.aliases.begin(), spec.aliases.end(), n) != spec.aliases.end();
     if (!named) continue;
     if (!spec.layer_type.empty() && spec.layer_type != wanted_type) continue;
     found = &spec;

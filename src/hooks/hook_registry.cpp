@@ -45,8 +45,7 @@ struct HookTable {
 
 }  // namespace detail
 
-HookGuard::HookGuard(HookGuard&& other) noexcept
-    : table_(std::move(other.table_)), tokens_(std::move(other.tokens_)) {
+HookGuard::HookGuard(HookGuard&& other) noexcept : table_(std::move(other.table_)), tokens_(std::move(other.tokens_)) {
   other.tokens_.clear();
 }
 
@@ -198,8 +197,8 @@ torch::Tensor HookRegistry::run_hooks(int id, torch::Tensor x) const {
         torch::Tensor replacement = entry.hook(grad, point);
         if (!replacement.defined()) continue;
         if (replacement.sizes() != grad.sizes())
-          throw Error(fmt::format("backward hook on '{}' returned shape {} but the gradient has shape {}",
-                                  point.name, replacement.sizes().vec(), grad.sizes().vec()));
+          throw Error(fmt::format("backward hook on '{}' returned shape {} but the gradient has shape {}", point.name,
+                                  replacement.sizes().vec(), grad.sizes().vec()));
         grad = std::move(replacement);
       }
       return grad;

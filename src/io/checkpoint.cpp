@@ -88,8 +88,8 @@ class ShardedCheckpoint final : public Checkpoint {
                                 shard_name, name));
       auto shard_path = index_path.parent_path() / shard_name;
       if (!fs::is_regular_file(shard_path))
-        throw Error(fmt::format("{}: shard {} (holding '{}') does not exist", index_path.string(),
-                                shard_path.string(), name));
+        throw Error(
+            fmt::format("{}: shard {} (holding '{}') does not exist", index_path.string(), shard_path.string(), name));
       weight_map_[name] = shard_path;
       order_.push_back(name);
     }
@@ -103,8 +103,8 @@ class ShardedCheckpoint final : public Checkpoint {
     auto& shard = shards_[it->second];
     if (!shard) shard = TensorFile::open(it->second);
     if (!shard->contains(name))
-      throw Error(fmt::format("{} lists tensor '{}' in {}, but that shard does not hold it", index_path_.string(),
-                              name, it->second.string()));
+      throw Error(fmt::format("{} lists tensor '{}' in {}, but that shard does not hold it", index_path_.string(), name,
+                              it->second.string()));
     return shard->tensor(name);
   }
 

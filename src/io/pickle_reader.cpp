@@ -28,11 +28,11 @@ struct StorageClass {
 };
 
 constexpr StorageClass kStorageClasses[] = {
-    {"FloatStorage", c10::ScalarType::Float},   {"DoubleStorage", c10::ScalarType::Double},
-    {"HalfStorage", c10::ScalarType::Half},     {"BFloat16Storage", c10::ScalarType::BFloat16},
-    {"LongStorage", c10::ScalarType::Long},     {"IntStorage", c10::ScalarType::Int},
-    {"ShortStorage", c10::ScalarType::Short},   {"CharStorage", c10::ScalarType::Char},
-    {"ByteStorage", c10::ScalarType::Byte},     {"BoolStorage", c10::ScalarType::Bool},
+    {"FloatStorage", c10::ScalarType::Float}, {"DoubleStorage", c10::ScalarType::Double},
+    {"HalfStorage", c10::ScalarType::Half},   {"BFloat16Storage", c10::ScalarType::BFloat16},
+    {"LongStorage", c10::ScalarType::Long},   {"IntStorage", c10::ScalarType::Int},
+    {"ShortStorage", c10::ScalarType::Short}, {"CharStorage", c10::ScalarType::Char},
+    {"ByteStorage", c10::ScalarType::Byte},   {"BoolStorage", c10::ScalarType::Bool},
 };
 
 struct None {};
@@ -161,7 +161,7 @@ class Unpickler {
           break;
         }
         case 0x95: unsigned_le(8); break;  // FRAME: only a length hint
-        case 'c': {                         // GLOBAL
+        case 'c': {                        // GLOBAL
           std::string module = line();
           std::string name = line();
           push({resolve(module, name)});
@@ -205,8 +205,8 @@ class Unpickler {
         case 'B': push({text(unsigned_le(4))}); break;  // BINBYTES
         case 'C': push({text(byte())}); break;          // SHORT_BINBYTES
         case 'N': push({None{}}); break;
-        case 0x88: push({true}); break;   // NEWTRUE
-        case 0x89: push({false}); break;  // NEWFALSE
+        case 0x88: push({true}); break;                                  // NEWTRUE
+        case 0x89: push({false}); break;                                 // NEWFALSE
         case 'G': push({std::bit_cast<double>(unsigned_be(8))}); break;  // BINFLOAT
         case 'R': {                                                      // REDUCE
           Value args = pop();
@@ -276,8 +276,8 @@ class Unpickler {
   }
   std::string_view take(uint64_t n) {
     if (n > bytes_.size() - pos_)
-      fail("a " + std::to_string(n) + "-byte field runs past the end of the pickle (" +
-           std::to_string(bytes_.size()) + " bytes)");
+      fail("a " + std::to_string(n) + "-byte field runs past the end of the pickle (" + std::to_string(bytes_.size()) +
+           " bytes)");
     std::string_view out(reinterpret_cast<const char*>(bytes_.data()) + pos_, n);
     pos_ += n;
     return out;
@@ -387,9 +387,7 @@ class Unpickler {
         fail(callable.name + " called with " + std::to_string(args.size()) + " arguments");
     };
     switch (callable.callable) {
-      case Callable::OrderedDict:
-        arity(0, 0);
-        return {std::make_shared<Dict>()};
+      case Callable::OrderedDict: arity(0, 0); return {std::make_shared<Dict>()};
       case Callable::RebuildTensorV2:  // (storage, offset, size, stride, requires_grad, hooks[, metadata])
         arity(6, 7);
         return {rebuild_tensor(callable, args)};
@@ -401,8 +399,7 @@ class Unpickler {
         if (!args[0].as<std::shared_ptr<const PickledTensor>>())
           fail(callable.name + " wraps a " + type_name(args[0]) + ", not a tensor");
         return args[0];
-      case Callable::StorageType:
-        break;
+      case Callable::StorageType: break;
     }
     fail(callable.name + " is called, which torch.save never does");
   }

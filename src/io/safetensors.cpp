@@ -28,9 +28,9 @@ struct DtypeInfo {
 
 // Every safetensors dtype LibTorch 1.13 has. U16/U32/U64 and the F8 types have no LibTorch 1.13 equivalent.
 constexpr DtypeInfo kDtypes[] = {
-    {"F64", torch::kFloat64, 8}, {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
-    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8}, {"I32", torch::kInt32, 4},
-    {"I16", torch::kInt16, 2},    {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
+    {"F64", torch::kFloat64, 8},   {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
+    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8},   {"I32", torch::kInt32, 4},
+    {"I16", torch::kInt16, 2},     {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
     {"BOOL", torch::kBool, 1},
 };
 
@@ -75,8 +75,7 @@ SafetensorsEntry parse_entry(const std::string& file, const std::string& name, c
   }
   if (numel * dt->size != e.end - e.begin)
     throw bad(fmt::format("shape {} x {} bytes ({}) = {} bytes, but data_offsets [{}, {}] span {} bytes",
-                          value["shape"].dump(), e.dtype, dt->size, numel * dt->size, e.begin, e.end,
-                          e.end - e.begin));
+                          value["shape"].dump(), e.dtype, dt->size, numel * dt->size, e.begin, e.end, e.end - e.begin));
   return e;
 }
 
@@ -108,8 +107,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(std::span<const std
                                                              const std::string& source) {
   auto result = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
   // 64-byte aligned heap copy: tensor views stay aligned for their dtype, and in-place edits are legal.
-  auto buffer = std::shared_ptr<std::byte>(static_cast<std::byte*>(std::aligned_alloc(64, (bytes.size() + 63) / 64 * 64)),
-                                           [](std::byte* p) { std::free(p); });
+  auto buffer =
+      std::shared_ptr<std::byte>(static_cast<std::byte*>(std::aligned_alloc(64, (bytes.size() + 63) / 64 * 64)),
+                                 [](std::byte* p) { std::free(p); });
   if (!buffer) throw Error(fmt::format("{}: out of memory copying {} bytes", source, bytes.size()));
   std::memcpy(buffer.get(), bytes.data(), bytes.size());
   result->source_ = source;
@@ -126,20 +126,20 @@ void SafetensorsFile::parse() {
   const std::byte* data = bytes_;
 
   if (size < 8)
-    throw Error(fmt::format("{}: truncated safetensors file ({} bytes; the 8-byte header length is missing)", file,
-                            size));
+    throw Error(
+        fmt::format("{}: truncated safetensors file ({} bytes; the 8-byte header length is missing)", file, size));
   const uint64_t header_len = read_u64_le(data);
   if (header_len > size - 8)
-    throw Error(fmt::format("{}: truncated or corrupt safetensors file: the header length is {} bytes but only {} "
-                            "bytes follow it",
-                            file, header_len, size - 8));
+    throw Error(
+        fmt::format("{}: truncated or corrupt safetensors file: the header length is {} bytes but only {} "
+                    "bytes follow it",
+                    file, header_len, size - 8));
   if (header_len > kMaxHeaderBytes)
     throw Error(fmt::format("{}: header length {} is implausibly large (corrupt file?)", file, header_len));
 
   json header;
   try {
-    header = json::parse(reinterpret_cast<const char*>(data + 8),
-                         reinterpret_cast<const char*>(data + 8 + header_len));
+    header = json::parse(reinterpret_cast<const char*>(data + 8), reinterpret_cast<const char*>(data + 8 + header_len));
   } catch (const json::parse_error& e) {
     throw Error(fmt::format("{}: the safetensors header is not valid JSON: {}", file, e.what()));
   }
@@ -159,29 +159,29 @@ void SafetensorsFile::parse() {
 
   // The data section must be covered exactly: ranges inside it, in order, with no overlap and no hole.
   auto& entries = entries_;
-  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   const uint64_t data_len = size - 8 - header_len;
   uint64_t expected = 0;
   const SafetensorsEntry* previous = nullptr;
   for (const auto& e : entries) {
     if (e.end > data_len)
-      throw Error(fmt::format("{}: tensor '{}' has data_offsets [{}, {}] past the end of the data ({} bytes): "
-                              "the file is truncated or its header is corrupt",
-                              file, e.name, e.begin, e.end, data_len));
+      throw Error(
+          fmt::format("{}: tensor '{}' has data_offsets [{}, {}] past the end of the data ({} bytes): "
+                      "the file is truncated or its header is corrupt",
+                      file, e.name, e.begin, e.end, data_len));
     if (e.begin < expected)
       throw Error(fmt::format("{}: tensors '{}' [{}, {}) and '{}' [{}, {}) overlap", file, previous->name,
                               previous->begin, previous->end, e.name, e.begin, e.end));
     if (e.begin > expected)
-      throw Error(fmt::format("{}: bytes [{}, {}) before tensor '{}' belong to no tensor", file, expected, e.begin,
-                              e.name));
+      throw Error(
+          fmt::format("{}: bytes [{}, {}) before tensor '{}' belong to no tensor", file, expected, e.begin, e.name));
     expected = e.end;
     previous = &e;
   }
   if (expected != data_len)
-    throw Error(fmt::format("{}: the data section has {} bytes but its tensors cover only {}", file, data_len,
-                            expected));
+    throw Error(
+        fmt::format("{}: the data section has {} bytes but its tensors cover only {}", file, data_len, expected));
 
   for (std::size_t i = 0; i < entries.size(); ++i) index_[entries[i].name] = i;
   data_start_ = 8 + header_len;
@@ -229,8 +229,7 @@ void save_safetensors(const std::filesystem::path& path, const NamedTensors& ten
   for (const auto& [name, t] : tensors) {
     if (name.empty() || name == "__metadata__")
       throw Error(fmt::format("{}: '{}' is not a valid tensor name", path.string(), name));
-    if (!seen.insert(name).second)
-      throw Error(fmt::format("{}: tensor name '{}' appears twice", path.string(), name));
+    if (!seen.insert(name).second) throw Error(fmt::format("{}: tensor name '{}' appears twice", path.string(), name));
     if (!t.defined()) throw Error(fmt::format("{}: tensor '{}' is undefined", path.string(), name));
     std::string dtype;
     try {

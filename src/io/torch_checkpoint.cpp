@@ -152,8 +152,9 @@ std::optional<uint64_t> stored_record_size(const ZipBytes& zip, uint64_t data_of
 // A storage whose bytes are the mapping itself; each storage keeps the mapping alive through its deleter.
 c10::Storage view_storage(const std::shared_ptr<MappedFile>& file, uint64_t offset, uint64_t size) {
   auto owner = std::make_unique<std::shared_ptr<MappedFile>>(file);
-  at::DataPtr data(file->data() + offset, owner.get(),
-                   [](void* context) { delete static_cast<std::shared_ptr<MappedFile>*>(context); }, at::kCPU);
+  at::DataPtr data(
+      file->data() + offset, owner.get(),
+      [](void* context) { delete static_cast<std::shared_ptr<MappedFile>*>(context); }, at::kCPU);
   owner.release();  // now owned by `data`
   return c10::Storage(c10::Storage::use_byte_size_t(), static_cast<int64_t>(size), std::move(data), nullptr, false);
 }
@@ -236,8 +237,9 @@ class ArchiveLoader {
   explicit ArchiveLoader(const fs::path& path)
       : path_(path), where_(path.string()), file_(MappedFile::open(path)), zip_(*file_) {
     reject_legacy_format();
-    reader_ = zip_call(where_, "not a readable torch.save archive",
-                       [&] { return std::make_unique<PyTorchStreamReader>(std::make_shared<MappedReadAdapter>(file_)); });
+    reader_ = zip_call(where_, "not a readable torch.save archive", [&] {
+      return std::make_unique<PyTorchStreamReader>(std::make_shared<MappedReadAdapter>(file_));
+    });
   }
 
   std::shared_ptr<TorchCheckpointFile> load() {
@@ -261,8 +263,9 @@ class ArchiveLoader {
   void reject_legacy_format() const {
     if (file_->size() >= 2 && std::to_integer<int>(file_->data()[0]) == 0x80 &&
         std::to_integer<int>(file_->data()[1]) <= 5)
-      throw Error(where_ + ": written in torch.save's legacy format (before torch 1.6, not a zip archive), which is "
-                           "not supported: re-save it with a current torch");
+      throw Error(where_ +
+                  ": written in torch.save's legacy format (before torch 1.6, not a zip archive), which is "
+                  "not supported: re-save it with a current torch");
   }
 
   // Records hold the bytes of the machine that saved them; newer torch.save notes which order that was.

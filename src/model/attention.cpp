@@ -4,8 +4,8 @@
 
 #include "model/attention_matmul.hpp"
 #include "model/linear.hpp"
-#include "model/onednn_ops.hpp"
 #include "model/norm.hpp"
+#include "model/onednn_ops.hpp"
 
 namespace arrakis {
 
@@ -68,7 +68,7 @@ torch::Tensor attention_forward(const ModelConfig& config, int layer, const Atte
     q = compute_q();
   }
 
-  auto keys = k.permute({0, 2, 1, 3});    // [batch, kv_heads, pos, d_head]
+  auto keys = k.permute({0, 2, 1, 3});  // [batch, kv_heads, pos, d_head]
   auto values = v.permute({0, 2, 1, 3});
   if (kv_cache) {
     if (static_cast<int64_t>(kv_cache->keys.size()) < config.n_layers) {
@@ -111,8 +111,8 @@ torch::Tensor attention_forward(const ModelConfig& config, int layer, const Atte
     auto result = hooks.run(ids.result, torch::einsum("bphe,hed->bphd", {z, w.W_O}));
     return result.sum(2) + w.b_O;
   }
-  auto out = linear(z.reshape({batch * pos, n_heads * d_head}), w.W_O.reshape({n_heads * d_head, config.d_model}),
-                    w.b_O);
+  auto out =
+      linear(z.reshape({batch * pos, n_heads * d_head}), w.W_O.reshape({n_heads * d_head, config.d_model}), w.b_O);
   return out.view({batch, pos, config.d_model});
 }
 

@@ -2,8 +2,8 @@
 // Multi-head / grouped-query attention with TransformerLens' hook points.
 #include <torch/types.h>
 
-#include "arrakis/hooks/hook_registry.hpp"
 #include "arrakis/hooks/hook_catalogue.hpp"
+#include "arrakis/hooks/hook_registry.hpp"
 #include "arrakis/model/config.hpp"
 #include "arrakis/model/kv_cache.hpp"
 #include "arrakis/model/weights.hpp"
@@ -21,9 +21,9 @@ struct AttentionInputs {
 /// last query_positions positions query (the others give keys and values): the output is [batch, query_positions,
 /// d_model].
 torch::Tensor attention_forward(const ModelConfig& config, int layer, const AttentionWeights& weights,
-                                const AttentionInputs& inputs, const AttentionContext& ctx,
-                                const HookRegistry& hooks, const BlockHookIds& ids, KeyValueCache* kv_cache,
-                                bool per_head_result, int64_t query_positions = 0);
+                                const AttentionInputs& inputs, const AttentionContext& ctx, const HookRegistry& hooks,
+                                const BlockHookIds& ids, KeyValueCache* kv_cache, bool per_head_result,
+                                int64_t query_positions = 0);
 
 /// x [batch, pos, d_model] (or [batch, pos, heads, d_model]) times W [heads, d_model, d_head] plus b [heads, d_head]
 /// -> [batch, pos, heads, d_head]. One matmul over the projection's [d_model, heads * d_head] view.

@@ -22,8 +22,8 @@ AttentionContext make_attention_context(const ModelConfig& config, int64_t batch
     key_real = full_mask.to(device).to(torch::kBool);
     query_real = key_real.index({Slice(), Slice(past_len, None)});
     // Positions count real tokens only, so a left-padded sequence gets the positions it has alone.
-    ctx.positions = (full_mask.to(device).to(torch::kInt64).cumsum(-1) - 1).clamp_min(0).index(
-        {Slice(), Slice(past_len, None)});
+    ctx.positions =
+        (full_mask.to(device).to(torch::kInt64).cumsum(-1) - 1).clamp_min(0).index({Slice(), Slice(past_len, None)});
   } else {
     ctx.positions = torch::arange(past_len, keys, long_options).unsqueeze(0).expand({batch, query_len});
   }
@@ -38,15 +38,15 @@ AttentionContext make_attention_context(const ModelConfig& config, int64_t batch
     auto allowed = k_index <= q_index;
     if (w > 0) allowed = allowed & (k_index > q_index - w);
     if (key_real.defined()) {
-      allowed = allowed.unsqueeze(0) & key_real.unsqueeze(1);                        // [batch, q, keys]
+      allowed = allowed.unsqueeze(0) & key_real.unsqueeze(1);  // [batch, q, keys]
       auto self = (k_index == q_index).unsqueeze(0) & query_real.logical_not().unsqueeze(2);
       allowed = allowed | self;
     } else {
-      allowed = allowed.unsqueeze(0);                                                 // [1, q, keys]
+      allowed = allowed.unsqueeze(0);  // [1, q, keys]
     }
     auto bias = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(device));
     ctx.mask_bias[w] = bias.masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity())
-                           .unsqueeze(1);                                                 // [b|1, 1, q, keys]
+                           .unsqueeze(1);  // [b|1, 1, q, keys]
   }
   return ctx;
 }

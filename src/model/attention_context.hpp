@@ -12,8 +12,8 @@ namespace arrakis {
 
 struct AttentionContext {
   int64_t batch = 0, query_len = 0, past_len = 0;
-  torch::Tensor positions;                 // [batch, query_len] absolute positions (padding not counted)
-  std::optional<RotaryAngles> rotary;      // rotary models only
+  torch::Tensor positions;             // [batch, query_len] absolute positions (padding not counted)
+  std::optional<RotaryAngles> rotary;  // rotary models only
   /// window -> [batch or 1, 1, query_len, past_len + query_len] in the model's dtype: 0 where a query may attend, -inf
   /// where it may not (added to the scores: the same result as masked_fill, an order of magnitude faster).
   std::map<int64_t, torch::Tensor> mask_bias;

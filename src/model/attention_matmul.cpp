@@ -35,7 +35,8 @@ torch::Tensor attention_scores(const torch::Tensor& q, const torch::Tensor& keys
     // head = kv_head * group + g: the head stride splits into (group * stride, stride).
     onednn_matmul({q, {batch, kv_heads, group, pos, d}, {qs[0], group * qs[2], qs[2], qs[1], qs[3]}},
                   {keys, {batch, kv_heads, 1, d, n_keys}, {ks[0], ks[1], ks[1], ks[3], ks[2]}}, nullptr,
-                  {scores, {batch, kv_heads, group, pos, n_keys},
+                  {scores,
+                   {batch, kv_heads, group, pos, n_keys},
                    {heads * pos * n_keys, group * pos * n_keys, pos * n_keys, n_keys, 1}});
     return scores;
   }

@@ -74,8 +74,8 @@ ModelConfig HookedAutoConfig::to_model_config() const {
   // A generic field the family's config does not read would be silently ignored: say so instead.
   auto check = [&](const char* field, const auto& requested, auto actual) {
     if (requested && static_cast<decltype(actual)>(*requested) != actual)
-      json.fail(fmt::format("the {} family has no field '{}' (its Hugging Face config does not read it)",
-                            family.name, field));
+      json.fail(fmt::format("the {} family has no field '{}' (its Hugging Face config does not read it)", family.name,
+                            field));
   };
   check("vocab_size", vocab_size, c.d_vocab);
   check("hidden_size", hidden_size, c.d_model);

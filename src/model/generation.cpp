@@ -53,8 +53,9 @@ GenerateResult generate(HookedTransformer& model, const torch::Tensor& prompt_in
 
   auto generator = seeded_generator(o.seed);
   auto tokens = prompt;
-  auto mask = prompt_mask.defined() ? prompt_mask.to(device, torch::kInt64)
-                                    : torch::ones({batch, prompt_length}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  auto mask = prompt_mask.defined()
+                  ? prompt_mask.to(device, torch::kInt64)
+                  : torch::ones({batch, prompt_length}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   auto finished = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kBool).device(device));
   auto last_token = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   std::vector<int64_t> lengths(batch, 0);

@@ -36,17 +36,19 @@ Head Head::parse(std::string_view text) {
 
 void Head::check(const ModelConfig& config) const {
   if (layer < 0 || layer >= config.n_layers || head < 0 || head >= config.n_heads)
-    throw Error(fmt::format("head {} is not in the model ({} layers of {} heads)", label(), config.n_layers,
-                            config.n_heads));
+    throw Error(
+        fmt::format("head {} is not in the model ({} layers of {} heads)", label(), config.n_layers, config.n_heads));
 }
 
 void to_json(nlohmann::json& j, const Head& head) { j = head.label(); }
 
 void from_json(const nlohmann::json& j, Head& head) {
-  if (j.is_string()) head = Head::parse(j.get<std::string>());
+  if (j.is_string())
+    head = Head::parse(j.get<std::string>());
   else if (j.is_object() && j.contains("layer") && j.contains("head"))
     head = Head{j.at("layer").get<int>(), j.at("head").get<int>()};
-  else throw Error(fmt::format("{} is not a head (\"L1H3\" or {{\"layer\": 1, \"head\": 3}})", j.dump()));
+  else
+    throw Error(fmt::format("{} is not a head (\"L1H3\" or {{\"layer\": 1, \"head\": 3}})", j.dump()));
 }
 
 }  // namespace arrakis

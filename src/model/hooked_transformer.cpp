@@ -88,14 +88,13 @@ void HookedTransformer::to(torch::Dtype dtype) {
 }
 
 void HookedTransformer::check_tokens(const torch::Tensor& tokens, int64_t past) const {
-  if (tokens.dim() != 2)
-    throw Error(fmt::format("tokens must be [batch, pos], got shape {}", tokens.sizes().vec()));
+  if (tokens.dim() != 2) throw Error(fmt::format("tokens must be [batch, pos], got shape {}", tokens.sizes().vec()));
   if (tokens.scalar_type() != torch::kInt64 && tokens.scalar_type() != torch::kInt32)
     throw Error(fmt::format("tokens must be int64, got {}", c10::toString(tokens.scalar_type())));
   if (tokens.size(1) == 0) throw Error("tokens are empty (no positions)");
   if (past + tokens.size(1) > config_.n_ctx)
-    throw Error(fmt::format("a sequence of {} tokens{} is longer than the model's context (n_ctx {})",
-                            tokens.size(1), past ? fmt::format(" (after {} cached)", past) : "", config_.n_ctx));
+    throw Error(fmt::format("a sequence of {} tokens{} is longer than the model's context (n_ctx {})", tokens.size(1),
+                            past ? fmt::format(" (after {} cached)", past) : "", config_.n_ctx));
   auto min = tokens.min().item<int64_t>(), max = tokens.max().item<int64_t>();
   if (min < 0 || max >= config_.d_vocab) {
     auto bad = (tokens < 0).logical_or(tokens >= config_.d_vocab).nonzero()[0];
@@ -117,8 +116,8 @@ torch::Tensor HookedTransformer::embed(const torch::Tensor& tokens, const Attent
 }
 
 torch::Tensor HookedTransformer::final_logits(const torch::Tensor& resid) {
-  return unembed(apply_norm(config_.normalization, weights_.ln_final, resid, config_.eps, hooks_,
-                            hook_ln_final_scale_, hook_ln_final_normalized_));
+  return unembed(apply_norm(config_.normalization, weights_.ln_final, resid, config_.eps, hooks_, hook_ln_final_scale_,
+                            hook_ln_final_normalized_));
 }
 
 torch::Tensor HookedTransformer::ln_final(const torch::Tensor& resid) const {
@@ -201,8 +200,10 @@ torch::Tensor HookedTransformer::forward(const torch::Tensor& input, const Forwa
     tokens = tokens.to(device(), torch::kInt64);
   } else {
     if (input.dim() != 3 || input.size(2) != c.d_model)
-      throw Error(fmt::format("with start_at_layer {} the input is the residual stream [batch, pos, d_model={}], "
-                              "got shape {}", start, c.d_model, input.sizes().vec()));
+      throw Error(
+          fmt::format("with start_at_layer {} the input is the residual stream [batch, pos, d_model={}], "
+                      "got shape {}",
+                      start, c.d_model, input.sizes().vec()));
     resid = input.to(device());
   }
   const int64_t batch = input.dim() == 1 ? 1 : input.size(0);
@@ -212,12 +213,14 @@ torch::Tensor HookedTransformer::forward(const torch::Tensor& input, const Forwa
   const torch::Tensor& mask = options.attention_mask;
   if (mask.defined()) {
     if (mask.dim() != 2 || mask.size(0) != batch || mask.size(1) != pos)
-      throw Error(fmt::format("attention_mask has shape {} but the input is [batch {}, pos {}]",
-                              mask.sizes().vec(), batch, pos));
+      throw Error(fmt::format("attention_mask has shape {} but the input is [batch {}, pos {}]", mask.sizes().vec(),
+                              batch, pos));
   }
   const bool past_masked = kv && kv->attention_mask.defined();
   if (mask.defined() || past_masked) {
-    auto ones = [&](int64_t n) { return torch::ones({batch, n}, torch::TensorOptions().dtype(torch::kInt64).device(device())); };
+    auto ones = [&](int64_t n) {
+      return torch::ones({batch, n}, torch::TensorOptions().dtype(torch::kInt64).device(device()));
+    };
     auto past_part = past_masked ? kv->attention_mask.to(device(), torch::kInt64) : ones(past);
     auto new_part = mask.defined() ? mask.to(device(), torch::kInt64) : ones(pos);
     full_mask = past ? torch::cat({past_part, new_part}, 1) : new_part;
@@ -291,7 +294,9 @@ torch::Tensor HookedTransformer::to_tokens(std::string_view text) const {
   return arrakis::to_tokens(tokenizer(), text, options).input_ids;
 }
 
-std::string HookedTransformer::to_string(const torch::Tensor& ids) const { return arrakis::to_string(tokenizer(), ids); }
+std::string HookedTransformer::to_string(const torch::Tensor& ids) const {
+  return arrakis::to_string(tokenizer(), ids);
+}
 
 std::vector<std::string> HookedTransformer::to_str_tokens(const torch::Tensor& ids) const {
   auto flat = ids.to(torch::kCPU, torch::kInt64).contiguous().view({-1});

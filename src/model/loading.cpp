@@ -65,8 +65,8 @@ HookedTransformer load_pretrained(const fs::path& dir, const LoadOptions& option
     weights = family->read_weights(reader, config, json);
     // Buffers Hugging Face checkpoints may carry (causal-mask caches, rotary tables) are recomputed, not read.
     reader.check_all_used([](const std::string& n) {
-      for (const char* buffer : {".attn.bias", ".attn.masked_bias", ".attention.bias", ".attention.masked_bias",
-                                 "rotary_emb.inv_freq"})
+      for (const char* buffer :
+           {".attn.bias", ".attn.masked_bias", ".attention.bias", ".attention.masked_bias", "rotary_emb.inv_freq"})
         if (n.ends_with(buffer)) return true;
       return false;
     });

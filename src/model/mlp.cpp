@@ -16,7 +16,7 @@ torch::Tensor gelu_tanh(const torch::Tensor& x) {
     return torch::gelu(x, "tanh");
   constexpr double two_c = 2.0 * 0.7978845608028654;  // 2 sqrt(2/pi)
   auto u = x * x;
-  u.mul_(two_c * 0.044715).add_(two_c).mul_(x);       // 2u
+  u.mul_(two_c * 0.044715).add_(two_c).mul_(x);  // 2u
   return u.sigmoid_().mul_(x);
 }
 

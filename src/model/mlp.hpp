@@ -2,8 +2,8 @@
 // The MLP (plain or gated) with TransformerLens' hook points.
 #include <torch/types.h>
 
-#include "arrakis/hooks/hook_registry.hpp"
 #include "arrakis/hooks/hook_catalogue.hpp"
+#include "arrakis/hooks/hook_registry.hpp"
 #include "arrakis/model/config.hpp"
 #include "arrakis/model/weights.hpp"
 

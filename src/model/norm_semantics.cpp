@@ -27,12 +27,9 @@ torch::Tensor norm_affine(NormType type, const NormWeights& weights, const torch
   const auto semantics = norm_semantics(type);
   const bool bias = semantics.bias && weights.b.defined();
   switch (semantics.gain) {
-    case NormGain::Weight:
-      return bias ? torch::addcmul(weights.b, normalized, weights.w) : normalized * weights.w;
-    case NormGain::OnePlusWeight:
-      return normalized * (weights.w + 1);
-    case NormGain::None:
-      break;
+    case NormGain::Weight: return bias ? torch::addcmul(weights.b, normalized, weights.w) : normalized * weights.w;
+    case NormGain::OnePlusWeight: return normalized * (weights.w + 1);
+    case NormGain::None: break;
   }
   return bias ? normalized + weights.b : normalized;
 }

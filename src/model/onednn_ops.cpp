@@ -49,8 +49,8 @@ void onednn_matmul(const MatmulView& src, const MatmulView& weights, const Matmu
   const auto src_md = describe(src), w_md = describe(weights), dst_md = describe(dst);
   try {
     // oneDNN's primitive cache makes a repeated shape cost a few microseconds here.
-    auto desc = bias ? dnnl::matmul::desc(src_md, w_md, describe(*bias), dst_md)
-                     : dnnl::matmul::desc(src_md, w_md, dst_md);
+    auto desc =
+        bias ? dnnl::matmul::desc(src_md, w_md, describe(*bias), dst_md) : dnnl::matmul::desc(src_md, w_md, dst_md);
     dnnl::matmul product(dnnl::matmul::primitive_desc(desc, engine));
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory(src_md, engine, src.tensor.data_ptr())},

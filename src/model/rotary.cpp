@@ -13,8 +13,9 @@ namespace {
 
 // base^(-2i / d) for i < d/2, in float32 as the reference implementations compute it.
 torch::Tensor base_frequencies(double base, int64_t rd, torch::Device device) {
-  auto exponents = torch::arange(0, rd, 2, torch::TensorOptions().dtype(torch::kInt64).device(device))
-                       .to(torch::kFloat32) / static_cast<double>(rd);
+  auto exponents =
+      torch::arange(0, rd, 2, torch::TensorOptions().dtype(torch::kInt64).device(device)).to(torch::kFloat32) /
+      static_cast<double>(rd);
   return 1.0 / torch::pow(base, exponents);
 }
 
@@ -43,14 +44,13 @@ torch::Tensor rotary_inverse_frequencies(const ModelConfig& config, torch::Devic
     case RopeScaling::Type::Dynamic: {
       double base = config.rotary_base;
       if (seq_len > s.max_position_embeddings) {
-        const double grown = s.factor * static_cast<double>(seq_len) / static_cast<double>(s.max_position_embeddings) -
-                             (s.factor - 1);
+        const double grown =
+            s.factor * static_cast<double>(seq_len) / static_cast<double>(s.max_position_embeddings) - (s.factor - 1);
         base *= std::pow(grown, static_cast<double>(rd) / static_cast<double>(rd - 2));
       }
       return base_frequencies(base, rd, device);
     }
-    case RopeScaling::Type::Llama3:
-      return llama3_frequencies(s, base_frequencies(config.rotary_base, rd, device));
+    case RopeScaling::Type::Llama3: return llama3_frequencies(s, base_frequencies(config.rotary_base, rd, device));
     case RopeScaling::Type::LongRope:
     case RopeScaling::Type::Yarn: {
       const auto& factors = seq_len > s.original_max_position_embeddings ? s.long_factor : s.short_factor;
@@ -58,9 +58,11 @@ torch::Tensor rotary_inverse_frequencies(const ModelConfig& config, torch::Devic
         throw Error("rope_scaling has " + std::to_string(factors.size()) + " factors for " + std::to_string(rd / 2) +
                     " rotary frequencies");
       auto ext = torch::tensor(std::vector<float>(factors.begin(), factors.end()),
-                               torch::TensorOptions().dtype(torch::kFloat32)).to(device);
-      auto exponents = torch::arange(0, rd, 2, torch::TensorOptions().dtype(torch::kInt64).device(device))
-                           .to(torch::kFloat32) / static_cast<double>(rd);
+                               torch::TensorOptions().dtype(torch::kFloat32))
+                     .to(device);
+      auto exponents =
+          torch::arange(0, rd, 2, torch::TensorOptions().dtype(torch::kInt64).device(device)).to(torch::kFloat32) /
+          static_cast<double>(rd);
       return 1.0 / (ext * torch::pow(config.rotary_base, exponents));
     }
   }
@@ -70,8 +72,8 @@ torch::Tensor rotary_inverse_frequencies(const ModelConfig& config, torch::Devic
 double rotary_attention_factor(const ModelConfig& config) {
   const auto& s = config.rope_scaling;
   if (s.type != RopeScaling::Type::LongRope && s.type != RopeScaling::Type::Yarn) return 1.0;
-  const double scale = static_cast<double>(s.max_position_embeddings) /
-                       static_cast<double>(s.original_max_position_embeddings);
+  const double scale =
+      static_cast<double>(s.max_position_embeddings) / static_cast<double>(s.original_max_position_embeddings);
   if (scale <= 1.0) return 1.0;
   if (s.type == RopeScaling::Type::Yarn) return 0.1 * std::log(scale) + 1.0;
   return std::sqrt(1.0 + std::log(scale) / std::log(static_cast<double>(s.original_max_position_embeddings)));
@@ -86,9 +88,9 @@ RotaryAngles rotary_angles(const ModelConfig& config, const torch::Tensor& posit
   auto freqs = pos.unsqueeze(-1) * inv_freq;  // [batch, pos, rd/2] in float32
   torch::Tensor emb;
   if (config.rotary_style == RotaryStyle::NeoX)
-    emb = torch::cat({freqs, freqs}, -1);                 // (x[i], x[i + rd/2]) share angle i
+    emb = torch::cat({freqs, freqs}, -1);  // (x[i], x[i + rd/2]) share angle i
   else
-    emb = freqs.repeat_interleave(2, -1);                 // (x[2i], x[2i+1]) share angle i
+    emb = freqs.repeat_interleave(2, -1);  // (x[2i], x[2i+1]) share angle i
   auto cos = emb.cos(), sin = emb.sin();
   if (const double factor = rotary_attention_factor(config); factor != 1.0) {
     cos = cos * factor;

@@ -96,7 +96,7 @@ void center_unembed(ModelConfig& config, ModelWeights& w) {
 /// b_V of each query head's key/value head (grouped-query heads share one, as Hugging Face's repeat_kv pairs them).
 Tensor value_bias_per_query_head(const ModelConfig& config, const AttentionWeights& a) {
   const int64_t group = config.n_heads / config.kv_heads();
-  return f64(a.b_V).repeat_interleave(group, 0);   // [n_heads, d_head]
+  return f64(a.b_V).repeat_interleave(group, 0);  // [n_heads, d_head]
 }
 
 void fold_value_biases(const ModelConfig& config, ModelWeights& w) {
@@ -155,7 +155,9 @@ WeightProcessing WeightProcessing::all() { return {true, true, true, true, true}
 WeightProcessingReport process_weights(ModelConfig& config, ModelWeights& w, const WeightProcessing& options) {
   torch::NoGradGuard no_grad;
   WeightProcessingReport report;
-  auto skip = [&](const char* option, const std::string& why) { report.skipped.push_back(fmt::format("{}: {}", option, why)); };
+  auto skip = [&](const char* option, const std::string& why) {
+    report.skipped.push_back(fmt::format("{}: {}", option, why));
+  };
   const NormType original_norm = config.normalization;
 
   if (options.fold_ln) {
@@ -171,8 +173,8 @@ WeightProcessingReport process_weights(ModelConfig& config, ModelWeights& w, con
   }
   if (options.center_writing_weights) {
     if (!is_layer_norm(original_norm))
-      skip("center_writing_weights", fmt::format("only a LayerNorm removes the residual stream's mean ({} does not)",
-                                                 to_string(original_norm)));
+      skip("center_writing_weights",
+           fmt::format("only a LayerNorm removes the residual stream's mean ({} does not)", to_string(original_norm)));
     else {
       center_writing_weights(config, w);
       report.applied.push_back("center_writing_weights");
@@ -190,7 +192,8 @@ WeightProcessingReport process_weights(ModelConfig& config, ModelWeights& w, con
     if (config.positional_embedding == PositionalEmbedding::Rotary)
       skip("refactor_factored_attn_matrices", "rotary embeddings act between W_Q and W_K, so QK is not one matrix");
     else if (config.kv_heads() != config.n_heads)
-      skip("refactor_factored_attn_matrices", "grouped-query heads share W_K and W_V, so no head can be rewritten alone");
+      skip("refactor_factored_attn_matrices",
+           "grouped-query heads share W_K and W_V, so no head can be rewritten alone");
     else if (config.qk_norm != NormType::None)
       skip("refactor_factored_attn_matrices", "per-head q/k norms act between W_Q and W_K");
     else {

@@ -186,9 +186,8 @@ void ModelWeights::canonicalize_layout() {
     input_heads(b.attn.W_K);
     input_heads(b.attn.W_V);
     output_heads(b.attn.W_O);
-    for (auto* v : {&b.attn.b_Q, &b.attn.b_K, &b.attn.b_V, &b.attn.b_O, &b.mlp.b_in, &b.mlp.b_out, &b.ln1.w,
-                    &b.ln1.b, &b.ln2.w, &b.ln2.b, &b.attn.q_norm.w, &b.attn.q_norm.b, &b.attn.k_norm.w,
-                    &b.attn.k_norm.b})
+    for (auto* v : {&b.attn.b_Q, &b.attn.b_K, &b.attn.b_V, &b.attn.b_O, &b.mlp.b_in, &b.mlp.b_out, &b.ln1.w, &b.ln1.b,
+                    &b.ln2.w, &b.ln2.b, &b.attn.q_norm.w, &b.attn.q_norm.b, &b.attn.k_norm.w, &b.attn.k_norm.b})
       vector(*v);
     matrix(b.mlp.W_in);
     matrix(b.mlp.W_gate);
@@ -197,8 +196,10 @@ void ModelWeights::canonicalize_layout() {
   vector(ln_final.w);
   vector(ln_final.b);
   vector(b_U);
-  if (tied) W_U = W_E.t();
-  else matrix(W_U);
+  if (tied)
+    W_U = W_E.t();
+  else
+    matrix(W_U);
 }
 
 void ModelWeights::to(torch::Device device, torch::Dtype dtype) {
@@ -215,8 +216,10 @@ void ModelWeights::requires_grad(bool on) {
   const bool tied = is_tied(W_E, W_U);
   for_each_slot(*this, [&](const std::string& name, torch::Tensor& t) {
     if (!t.defined() || (tied && name == "unembed.W_U")) return;
-    if (t.is_leaf()) t.requires_grad_(on);
-    else t = t.detach().requires_grad_(on);  // a view into a checkpoint's fused matrix becomes its own leaf
+    if (t.is_leaf())
+      t.requires_grad_(on);
+    else
+      t = t.detach().requires_grad_(on);  // a view into a checkpoint's fused matrix becomes its own leaf
   });
   if (tied) W_U = W_E.t();
 }

@@ -54,8 +54,10 @@ std::string escape_xml(std::string_view text) {
       case '\'': out += "&#39;"; break;
       default:
         // Control characters are not allowed in XML 1.0: show them as a visible escape.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t') out += fmt::format("\\x{:02x}", static_cast<int>(c));
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
+          out += fmt::format("\\x{:02x}", static_cast<int>(c));
+        else
+          out += c;
     }
   }
   return out;
@@ -69,8 +71,8 @@ std::string heatmap_svg(const Heatmap& heatmap) {
   if (!heatmap.row_labels.empty() && static_cast<int64_t>(heatmap.row_labels.size()) != rows)
     throw Error(fmt::format("heatmap '{}': {} row labels for {} rows", heatmap.title, heatmap.row_labels.size(), rows));
   if (!heatmap.col_labels.empty() && static_cast<int64_t>(heatmap.col_labels.size()) != cols)
-    throw Error(fmt::format("heatmap '{}': {} column labels for {} columns", heatmap.title, heatmap.col_labels.size(),
-                            cols));
+    throw Error(
+        fmt::format("heatmap '{}': {} column labels for {} columns", heatmap.title, heatmap.col_labels.size(), cols));
   const double* v = values.data_ptr<double>();
   double lo = INFINITY, hi = -INFINITY;
   for (int64_t i = 0; i < rows * cols; ++i)
@@ -126,16 +128,18 @@ std::string heatmap_svg(const Heatmap& heatmap) {
   if (show_cols)
     for (int64_t c = 0; c < cols; ++c) {
       double x = left + cell * (static_cast<double>(c) + 0.5), y = top + grid_h + 6;
-      svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" dominant-baseline=\"middle\" "
-                         "transform=\"rotate(-60 {:.1f} {:.1f})\">{}</text>\n",
-                         x, y, x, y, escape_xml(label(heatmap.col_labels, c).substr(0, 24)));
+      svg += fmt::format(
+          "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" dominant-baseline=\"middle\" "
+          "transform=\"rotate(-60 {:.1f} {:.1f})\">{}</text>\n",
+          x, y, x, y, escape_xml(label(heatmap.col_labels, c).substr(0, 24)));
     }
   // Axis titles.
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"12\">{}</text>\n",
                      left + grid_w / 2, height - 8, escape_xml(heatmap.col_axis));
-  svg += fmt::format("<text x=\"14\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"12\" "
-                     "transform=\"rotate(-90 14 {:.1f})\">{}</text>\n",
-                     top + grid_h / 2, top + grid_h / 2, escape_xml(heatmap.row_axis));
+  svg += fmt::format(
+      "<text x=\"14\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"12\" "
+      "transform=\"rotate(-90 14 {:.1f})\">{}</text>\n",
+      top + grid_h / 2, top + grid_h / 2, escape_xml(heatmap.row_axis));
   // Colour bar: 32 steps from the top (high) to the bottom (low), with its end values and the middle.
   svg += "<g class=\"colour-bar\">\n";
   constexpr int kSteps = 32;

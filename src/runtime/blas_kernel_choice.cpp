@@ -72,8 +72,8 @@ SgemmCheck verify_sgemm(const Matmul& matmul) {
     bool transpose_a, transpose_b;
   };
   // Odd sizes exercise the kernels' edge handling; transposed operands the other packing routines.
-  const Shape shapes[] = {{67, 131, 45, false, false}, {96, 160, 128, true, false}, {200, 64, 136, false, true},
-                          {33, 257, 65, true, true}};
+  const Shape shapes[] = {
+      {67, 131, 45, false, false}, {96, 160, 128, true, false}, {200, 64, 136, false, true}, {33, 257, 65, true, true}};
   SgemmCheck check;
   check.ok = true;
   uint32_t seed = 1;
@@ -115,10 +115,11 @@ SgemmCheck verify_sgemm(const Matmul& matmul) {
         check.max_relative_error = std::max(check.max_relative_error, error);
         if (!(error <= tolerance) && check.ok) {
           check.ok = false;
-          check.detail = fmt::format("{}x{}x{}{}{}: entry [{}, {}] is {} but the float64 sum is {} (relative error "
-                                     "{:.2e} > {:.2e})",
-                                     s.m, s.k, s.n, s.transpose_a ? " (A transposed)" : "",
-                                     s.transpose_b ? " (B transposed)" : "", i, j, got, sum, error, tolerance);
+          check.detail = fmt::format(
+              "{}x{}x{}{}{}: entry [{}, {}] is {} but the float64 sum is {} (relative error "
+              "{:.2e} > {:.2e})",
+              s.m, s.k, s.n, s.transpose_a ? " (A transposed)" : "", s.transpose_b ? " (B transposed)" : "", i, j, got,
+              sum, error, tolerance);
         }
       }
     }
@@ -238,8 +239,8 @@ std::vector<KernelMeasurement> measure_candidates(const CpuInfo& cpu, BlasKernel
       continue;
     }
     if (same != out.end()) {
-      m.note = "the same kernels as " + (same->requested.empty() ? std::string("OpenBLAS' own detection")
-                                                                  : same->requested);
+      m.note =
+          "the same kernels as " + (same->requested.empty() ? std::string("OpenBLAS' own detection") : same->requested);
       out.push_back(std::move(m));
       continue;
     }
@@ -294,13 +295,15 @@ BlasKernelChoice choose_blas_kernel(const CpuInfo& cpu, const BlasLibrary& blas,
       return choice;
     }
     if (core.empty()) {
-      choice.warnings.push_back(fmt::format("ARRAKIS_BLAS_CORETYPE={} is not an OpenBLAS core (use one of {}, or "
-                                            "'openblas'); choosing automatically",
-                                            wanted, fmt::join(openblas_x86_core_names(), ", ")));
+      choice.warnings.push_back(
+          fmt::format("ARRAKIS_BLAS_CORETYPE={} is not an OpenBLAS core (use one of {}, or "
+                      "'openblas'); choosing automatically",
+                      wanted, fmt::join(openblas_x86_core_names(), ", ")));
     } else if (!cpu_can_run_core(cpu.features, core, &missing)) {
-      choice.warnings.push_back(fmt::format("ARRAKIS_BLAS_CORETYPE={} refused: this CPU lacks {} (its kernels would "
-                                            "stop the program with an illegal instruction); choosing automatically",
-                                            wanted, missing));
+      choice.warnings.push_back(
+          fmt::format("ARRAKIS_BLAS_CORETYPE={} refused: this CPU lacks {} (its kernels would "
+                      "stop the program with an illegal instruction); choosing automatically",
+                      wanted, missing));
     } else {
       use(core);
       auto check = equal_ignoring_case(choice.core, core) ? probe.verify() : SgemmCheck{};
@@ -330,8 +333,8 @@ BlasKernelChoice choose_blas_kernel(const CpuInfo& cpu, const BlasLibrary& blas,
     use(cached->requested);
     if (choice.core == cached->core) {
       choice.source = KernelChoiceSource::Cache;
-      choice.reason = fmt::format("{} ({}), measured fastest on this CPU model and BLAS build earlier",
-                                  choice.core, cached->requested.empty() ? "OpenBLAS' own detection" : "chosen by Arrakis");
+      choice.reason = fmt::format("{} ({}), measured fastest on this CPU model and BLAS build earlier", choice.core,
+                                  cached->requested.empty() ? "OpenBLAS' own detection" : "chosen by Arrakis");
       return choice;
     }
   }

@@ -63,7 +63,8 @@ void store_choice(const std::string& key, const BlasKernelChoice& choice) {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   auto json = read_cache_file(path);
-  if (json.empty()) json = {{"format", "arrakis blas kernel choices, version 1"}, {"entries", nlohmann::json::object()}};
+  if (json.empty())
+    json = {{"format", "arrakis blas kernel choices, version 1"}, {"entries", nlohmann::json::object()}};
   nlohmann::json measured = nlohmann::json::array();
   for (const auto& m : choice.measurements) measured.push_back(m.to_json());
   json["entries"][key] = {{"requested", choice.requested}, {"core", choice.core}, {"measurements", measured}};
@@ -103,9 +104,12 @@ std::optional<BlasKernelChoice>& process_choice() {
 
 std::string blas_kernel_cache_path() {
   std::filesystem::path base;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) base = xdg;
-  else if (const char* home = std::getenv("HOME"); home && *home) base = std::filesystem::path(home) / ".cache";
-  else base = std::filesystem::temp_directory_path();
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    base = xdg;
+  else if (const char* home = std::getenv("HOME"); home && *home)
+    base = std::filesystem::path(home) / ".cache";
+  else
+    base = std::filesystem::temp_directory_path();
   return (base / "arrakis" / "blas-kernels.json").string();
 }
 

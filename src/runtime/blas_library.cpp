@@ -50,10 +50,10 @@ const char* to_string(BlasKind kind) {
 
 const std::vector<std::string>& openblas_x86_core_names() {
   static const std::vector<std::string> names = {
-      "Katmai",   "Coppermine", "Northwood",  "Prescott",   "Banias",    "Atom",     "Core2",     "Penryn",
-      "Dunnington", "Nehalem",  "Athlon",     "Opteron",    "Opteron_SSE3", "Barcelona", "Nano",   "SandyBridge",
-      "Bobcat",   "Bulldozer",  "Piledriver", "Haswell",    "Steamroller", "Excavator", "Zen",    "SkylakeX",
-      "Cooperlake"};
+      "Katmai",    "Coppermine",  "Northwood", "Prescott",  "Banias",     "Atom",         "Core2",
+      "Penryn",    "Dunnington",  "Nehalem",   "Athlon",    "Opteron",    "Opteron_SSE3", "Barcelona",
+      "Nano",      "SandyBridge", "Bobcat",    "Bulldozer", "Piledriver", "Haswell",      "Steamroller",
+      "Excavator", "Zen",         "SkylakeX",  "Cooperlake"};
   return names;
 }
 
@@ -67,16 +67,21 @@ std::string openblas_current_core() {
 std::string openblas_switch_core(const std::string& core) {
   auto* quit = symbol<void()>("gotoblas_dynamic_quit");
   auto* init = symbol<void()>("gotoblas_dynamic_init");
-  if (!quit || !init) throw Error("this BLAS cannot change its kernels at run time (not an OpenBLAS DYNAMIC_ARCH build)");
+  if (!quit || !init)
+    throw Error("this BLAS cannot change its kernels at run time (not an OpenBLAS DYNAMIC_ARCH build)");
   // OpenBLAS' own initialisation reads OPENBLAS_CORETYPE: set it for the call, then restore what the user had.
   std::optional<std::string> saved;
   if (const char* value = std::getenv("OPENBLAS_CORETYPE")) saved = value;
-  if (core.empty()) ::unsetenv("OPENBLAS_CORETYPE");
-  else ::setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+  if (core.empty())
+    ::unsetenv("OPENBLAS_CORETYPE");
+  else
+    ::setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
   quit();
   init();
-  if (saved) ::setenv("OPENBLAS_CORETYPE", saved->c_str(), 1);
-  else ::unsetenv("OPENBLAS_CORETYPE");
+  if (saved)
+    ::setenv("OPENBLAS_CORETYPE", saved->c_str(), 1);
+  else
+    ::unsetenv("OPENBLAS_CORETYPE");
   return openblas_current_core();
 }
 
@@ -90,8 +95,8 @@ BlasLibrary detect_blas_library() {
     lib.version = first_match(lib.config, R"(OpenBLAS\s+([0-9][0-9.]*))");
     lib.core = openblas_current_core();
     lib.dynamic_arch = lib.config.find("DYNAMIC_ARCH") != std::string::npos;
-    lib.can_switch_core = lib.dynamic_arch && symbol<void()>("gotoblas_dynamic_init") &&
-                          symbol<void()>("gotoblas_dynamic_quit");
+    lib.can_switch_core =
+        lib.dynamic_arch && symbol<void()>("gotoblas_dynamic_init") && symbol<void()>("gotoblas_dynamic_quit");
     lib.openmp = lib.config.find("USE_OPENMP") != std::string::npos;
     if (auto* threads = symbol<int()>("openblas_get_num_threads")) lib.threads = threads();
   } else if (auto* mkl = symbol<void(char*, int)>("MKL_Get_Version_String")) {
@@ -107,18 +112,27 @@ BlasLibrary detect_blas_library() {
   } else {
     // No exported BLAS: LibTorch may carry one inside (pip wheels link MKL statically). Its build says which.
     const std::string info = first_match(at::show_config(), R"(BLAS_INFO=([A-Za-z0-9_]+))");
-    if (info == "mkl") lib.kind = BlasKind::Mkl;
-    else if (info == "open") lib.kind = BlasKind::OpenBlas;  // linked in, without its controls exported
-    else if (info == "blis" || info == "flame") lib.kind = BlasKind::Blis;
+    if (info == "mkl")
+      lib.kind = BlasKind::Mkl;
+    else if (info == "open")
+      lib.kind = BlasKind::OpenBlas;  // linked in, without its controls exported
+    else if (info == "blis" || info == "flame")
+      lib.kind = BlasKind::Blis;
     if (!info.empty()) lib.config = "LibTorch BLAS_INFO=" + info + " (linked into LibTorch)";
   }
   return lib;
 }
 
 nlohmann::json BlasLibrary::to_json() const {
-  return {{"kind", to_string(kind)},     {"path", path},         {"version", version},
-          {"config", config},            {"core", core},         {"dynamic_arch", dynamic_arch},
-          {"can_switch_core", can_switch_core}, {"openmp", openmp}, {"threads", threads}};
+  return {{"kind", to_string(kind)},
+          {"path", path},
+          {"version", version},
+          {"config", config},
+          {"core", core},
+          {"dynamic_arch", dynamic_arch},
+          {"can_switch_core", can_switch_core},
+          {"openmp", openmp},
+          {"threads", threads}};
 }
 
 }  // namespace arrakis

@@ -85,8 +85,8 @@ void read_x86(CpuInfo& info) {
   const unsigned base_family = (leaf1.a >> 8) & 0xf, base_model = (leaf1.a >> 4) & 0xf;
   const unsigned ext_family = (leaf1.a >> 20) & 0xff, ext_model = (leaf1.a >> 16) & 0xf;
   info.family = static_cast<int>(base_family == 0xf ? base_family + ext_family : base_family);
-  info.model = static_cast<int>((base_family == 0x6 || base_family == 0xf) ? (ext_model << 4) + base_model
-                                                                           : base_model);
+  info.model =
+      static_cast<int>((base_family == 0x6 || base_family == 0xf) ? (ext_model << 4) + base_model : base_model);
   info.stepping = static_cast<int>(leaf1.a & 0xf);
 
   if (cpuid(0x80000000).a >= 0x80000004) {
@@ -108,7 +108,7 @@ void read_x86(CpuInfo& info) {
   f.sse4_2 = bit(leaf1.c, 20);
   const bool osxsave = bit(leaf1.c, 27);
   const uint64_t xcr = osxsave ? xcr0() : 0;
-  const bool os_ymm = (xcr & 0x6) == 0x6;             // SSE and AVX state
+  const bool os_ymm = (xcr & 0x6) == 0x6;              // SSE and AVX state
   const bool os_zmm = os_ymm && (xcr & 0xe0) == 0xe0;  // opmask, ZMM_Hi256, Hi16_ZMM
   const bool os_amx = (xcr & 0x60000) == 0x60000;      // XTILECFG, XTILEDATA
   f.avx = os_ymm && bit(leaf1.c, 28);
@@ -156,9 +156,14 @@ std::string CpuInfo::identity() const {
 }
 
 nlohmann::json CpuInfo::to_json() const {
-  return {{"architecture", architecture}, {"vendor", vendor},     {"model_name", brand},
-          {"family", family},             {"model", model},       {"stepping", stepping},
-          {"logical_cpus", logical_cpus}, {"features", features.names()}};
+  return {{"architecture", architecture},
+          {"vendor", vendor},
+          {"model_name", brand},
+          {"family", family},
+          {"model", model},
+          {"stepping", stepping},
+          {"logical_cpus", logical_cpus},
+          {"features", features.names()}};
 }
 
 CpuInfo read_cpu_info() {

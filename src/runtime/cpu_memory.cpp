@@ -175,9 +175,9 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   std::mutex mutex_;
-  std::list<Block*> free_;                                   // oldest freed first
+  std::list<Block*> free_;  // oldest freed first
   std::multimap<std::size_t, std::list<Block*>::iterator> by_size_;
-  std::unordered_map<void*, Block*> blocks_;                 // every mapped block, in use or free
+  std::unordered_map<void*, Block*> blocks_;  // every mapped block, in use or free
   int64_t in_use_ = 0, cached_ = 0, cap_ = 0, reused_ = 0, mapped_ = 0;
 };
 

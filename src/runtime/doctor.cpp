@@ -3,9 +3,9 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/cuda.h>
 #include <torch/types.h>
 #include <torch/utils.h>
-#include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <cstdlib>
@@ -58,9 +58,10 @@ void find_problems(DoctorReport& r) {
       break;
     case BlasKind::OpenBlas:
       if (!r.blas.openmp && r.blas.dynamic_arch)
-        r.problems.push_back({"OpenBLAS runs its own pthreads, which fight LibTorch's OpenMP threads for the cores "
-                              "(about 1.5x slower forwards measured)",
-                              alternatives});
+        r.problems.push_back(
+            {"OpenBLAS runs its own pthreads, which fight LibTorch's OpenMP threads for the cores "
+             "(about 1.5x slower forwards measured)",
+             alternatives});
       if (is_generic_fallback(r.blas.core, f))
         r.problems.push_back(
             {fmt::format("OpenBLAS runs its generic '{}' kernels although this CPU has {} (several times slower)",
@@ -69,22 +70,21 @@ void find_problems(DoctorReport& r) {
                                           fmt::format("{}", fmt::join(kernel_candidates(r.cpu), ", "))
                                     : "install an OpenBLAS built with DYNAMIC_ARCH (Debian's libopenblas0-openmp)"});
       break;
-    default:
-      break;
+    default: break;
   }
   for (const auto& w : r.kernel.warnings) r.problems.push_back({w, "unset ARRAKIS_BLAS_CORETYPE or choose another"});
   if (r.kernel.source == KernelChoiceSource::UserOpenBlasCoretype)
-    r.notes.push_back("the kernels are the user's (OPENBLAS_CORETYPE with ARRAKIS_KEEP_CORETYPE=1); unset "
-                      "ARRAKIS_KEEP_CORETYPE to let Arrakis measure the best");
+    r.notes.push_back(
+        "the kernels are the user's (OPENBLAS_CORETYPE with ARRAKIS_KEEP_CORETYPE=1); unset "
+        "ARRAKIS_KEEP_CORETYPE to let Arrakis measure the best");
   else if (r.kernel.source != KernelChoiceSource::NotOpenBlas && !r.kernel.core_at_start.empty() &&
            r.kernel.core_at_start != r.kernel.core)
-    r.notes.push_back(fmt::format("OpenBLAS started with '{}' kernels{}; Arrakis switched to '{}' ({})",
-                                  r.kernel.core_at_start,
-                                  std::getenv("OPENBLAS_CORETYPE") ? " (OPENBLAS_CORETYPE was set)" : "",
-                                  r.kernel.core, r.kernel.reason));
+    r.notes.push_back(fmt::format(
+        "OpenBLAS started with '{}' kernels{}; Arrakis switched to '{}' ({})", r.kernel.core_at_start,
+        std::getenv("OPENBLAS_CORETYPE") ? " (OPENBLAS_CORETYPE was set)" : "", r.kernel.core, r.kernel.reason));
   if (r.threads.torch_intra_op < r.cpu.logical_cpus)
-    r.problems.push_back({fmt::format("LibTorch uses {} of the {} CPUs this process may use",
-                                      r.threads.torch_intra_op, r.cpu.logical_cpus),
+    r.problems.push_back({fmt::format("LibTorch uses {} of the {} CPUs this process may use", r.threads.torch_intra_op,
+                                      r.cpu.logical_cpus),
                           "unset ARRAKIS_THREADS (or raise it)"});
   for (const auto& [name, value] : r.threads.environment)
     if ((name == "OMP_NUM_THREADS" || name == "OPENBLAS_NUM_THREADS") && std::atoi(value.c_str()) > 0 &&
@@ -124,20 +124,24 @@ nlohmann::json DoctorReport::to_json() const {
   for (const auto& [name, value] : threads.environment) env[name] = value;
   nlohmann::json problem_list = nlohmann::json::array();
   for (const auto& p : problems) problem_list.push_back({{"problem", p.problem}, {"fix", p.fix}});
-  return {{"arrakis_version", arrakis_version},
-          {"libtorch", {{"version", libtorch_version}, {"cpu_capability", libtorch_cpu_capability},
-                        {"config", libtorch_config}}},
-          {"cpu", cpu.to_json()},
-          {"blas", blas.to_json()},
-          {"kernel_choice", kernel.to_json()},
-          {"threads", {{"torch_intra_op", threads.torch_intra_op}, {"torch_inter_op", threads.torch_inter_op},
-                       {"openmp_max", threads.openmp_max}, {"openblas", threads.openblas}, {"environment", env}}},
-          {"sgemm", {{"shape", sgemm_shape}, {"gflops", sgemm_gflops}}},
-          {"load_average", load_average},
-          {"devices", {{"cpu", true}, {"cuda_available", devices.cuda_available},
-                       {"cuda_devices", devices.cuda_devices}}},
-          {"problems", problem_list},
-          {"notes", notes}};
+  return {
+      {"arrakis_version", arrakis_version},
+      {"libtorch",
+       {{"version", libtorch_version}, {"cpu_capability", libtorch_cpu_capability}, {"config", libtorch_config}}},
+      {"cpu", cpu.to_json()},
+      {"blas", blas.to_json()},
+      {"kernel_choice", kernel.to_json()},
+      {"threads",
+       {{"torch_intra_op", threads.torch_intra_op},
+        {"torch_inter_op", threads.torch_inter_op},
+        {"openmp_max", threads.openmp_max},
+        {"openblas", threads.openblas},
+        {"environment", env}}},
+      {"sgemm", {{"shape", sgemm_shape}, {"gflops", sgemm_gflops}}},
+      {"load_average", load_average},
+      {"devices", {{"cpu", true}, {"cuda_available", devices.cuda_available}, {"cuda_devices", devices.cuda_devices}}},
+      {"problems", problem_list},
+      {"notes", notes}};
 }
 
 std::string DoctorReport::to_text() const {
@@ -146,26 +150,27 @@ std::string DoctorReport::to_text() const {
   line("arrakis", arrakis_version);
   line("libtorch", fmt::format("{} (its own ops: {} kernels)", libtorch_version,
                                libtorch_cpu_capability.empty() ? "?" : libtorch_cpu_capability));
-  line("cpu", fmt::format("{} ({}, family {} model {} stepping {}), {} CPUs", cpu.brand.empty() ? cpu.architecture : cpu.brand,
-                          cpu.vendor, cpu.family, cpu.model, cpu.stepping, cpu.logical_cpus));
+  line("cpu",
+       fmt::format("{} ({}, family {} model {} stepping {}), {} CPUs", cpu.brand.empty() ? cpu.architecture : cpu.brand,
+                   cpu.vendor, cpu.family, cpu.model, cpu.stepping, cpu.logical_cpus));
   line("cpu features", fmt::format("{}", fmt::join(cpu.features.names(), " ")));
   line("blas", fmt::format("{} {}{}", to_string(blas.kind), blas.version, blas.path.empty() ? "" : " — " + blas.path));
   if (!blas.config.empty()) line("blas build", blas.config);
   if (blas.kind == BlasKind::OpenBlas) {
     line("kernels", fmt::format("{} — {} [{}]", blas.core, kernel.reason, to_string(kernel.source)));
     for (const auto& m : kernel.measurements)
-      line("", m.note.empty() ? fmt::format("  {:<12} {:6.1f} GFLOP/s  (verified, max rel. error {:.1e}){}",
-                                            m.core, m.gflops, m.max_relative_error,
-                                            m.requested.empty() ? "  OpenBLAS' own detection" : "")
-                              : fmt::format("  {:<12} {}", m.requested.empty() ? m.core : m.requested, m.note));
+      line("", m.note.empty()
+                   ? fmt::format("  {:<12} {:6.1f} GFLOP/s  (verified, max rel. error {:.1e}){}", m.core, m.gflops,
+                                 m.max_relative_error, m.requested.empty() ? "  OpenBLAS' own detection" : "")
+                   : fmt::format("  {:<12} {}", m.requested.empty() ? m.core : m.requested, m.note));
   } else {
     line("kernels", kernel.reason);
   }
   std::string env;
   for (const auto& [name, value] : threads.environment) env += fmt::format(" {}={}", name, value);
-  line("threads", fmt::format("LibTorch {} (inter-op {}), OpenMP {}, OpenBLAS {}{}", threads.torch_intra_op,
-                              threads.torch_inter_op, threads.openmp_max, threads.openblas,
-                              env.empty() ? "" : ";" + env));
+  line("threads",
+       fmt::format("LibTorch {} (inter-op {}), OpenMP {}, OpenBLAS {}{}", threads.torch_intra_op,
+                   threads.torch_inter_op, threads.openmp_max, threads.openblas, env.empty() ? "" : ";" + env));
   line("sgemm", fmt::format("{:.1f} GFLOP/s ({}, float32)", sgemm_gflops, sgemm_shape));
   line("load average", fmt::format("{:.2f}", load_average));
   line("devices", devices.cuda_available ? fmt::format("cpu, {} CUDA device(s)", devices.cuda_devices)

@@ -53,7 +53,8 @@ std::string markup_problem(std::string html) {
     const std::string name = m[2];
     if (m[4] == "/") continue;
     if (m[1] == "/") {
-      if (open.empty() || open.back() != name) return "</" + name + "> closes " + (open.empty() ? "nothing" : open.back());
+      if (open.empty() || open.back() != name)
+        return "</" + name + "> closes " + (open.empty() ? "nothing" : open.back());
       open.pop_back();
     } else {
       open.push_back(name);
@@ -84,7 +85,8 @@ TEST(AnalysisPlots, HeatmapHasOneCellPerValueLabelsAndAColourScale) {
   // Diverging scale centred on 0: the most negative cell is blue, the most positive red, zero white.
   auto svg = heatmap_svg(map);
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(fill="(#[0-9a-f]{6})"><title>layer 1, head &quot;c&quot;: 0<)re")));
+  ASSERT_TRUE(
+      std::regex_search(svg, m, std::regex(R"re(fill="(#[0-9a-f]{6})"><title>layer 1, head &quot;c&quot;: 0<)re")));
   EXPECT_EQ(m[1], "#ffffff");
   auto channels = [](const std::string& hex) {
     return std::array<int, 3>{std::stoi(hex.substr(1, 2), nullptr, 16), std::stoi(hex.substr(3, 2), nullptr, 16),

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "arrakis/experiments/interpretability_bench.hpp"
 #include "arrakis/demo/demo_model.hpp"
+#include "arrakis/experiments/interpretability_bench.hpp"
 #include "test_support.hpp"
 
 namespace arrakis {
@@ -30,9 +30,9 @@ TEST(BenchCli, DemoTwiceGivesOneVersionPerAnalysisWithTwoRunsEach) {
     EXPECT_EQ(e["versions"][0]["runs"], 2) << e.dump();
     EXPECT_EQ(e["versions"][0]["hash"].get<std::string>().size(), 64u);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"demo.activation_cache", "demo.attention_heads", "demo.circuits",
-                                             "demo.induction_ablation", "demo.patching", "demo.predictions",
-                                             "demo.profile"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"demo.activation_cache", "demo.attention_heads", "demo.circuits",
+                                      "demo.induction_ablation", "demo.patching", "demo.predictions", "demo.profile"}));
   // The figures a person opens: one page, every heatmap inline.
   std::ifstream page(std::filesystem::path(dir) / "demo-report.html");
   std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());

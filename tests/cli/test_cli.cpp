@@ -55,8 +55,7 @@ TEST(Cli, BadInputIsAClearErrorAndExitStatusOne) {
   auto model_dir = (test::source_dir() / "assets/demo-model").string();  // 128 tokens, no tokenizer
   auto result = run_cli("run --model " + model_dir + " --input-ids 1,2,999");
   EXPECT_EQ(result.status, 1);
-  EXPECT_NE(result.output.find("token id 999 at [0, 2] is outside the vocabulary"), std::string::npos)
-      << result.output;
+  EXPECT_NE(result.output.find("token id 999 at [0, 2] is outside the vocabulary"), std::string::npos) << result.output;
   result = run_cli("run --model " + model_dir + " --input-ids 1,x");
   EXPECT_EQ(result.status, 1);
   EXPECT_NE(result.output.find("'x' is not an integer"), std::string::npos) << result.output;
@@ -98,11 +97,13 @@ TEST(Cli, DemoRunsWithNoArguments) {
 }
 
 TEST(Cli, BenchForwardPrintsTheAgreedJsonFields) {
-  auto result = run_cli("bench forward --json --layers 1 --d-model 64 --heads 4 --d-mlp 256 --vocab 512 --batch 2 "
-                        "--seq 16 --repeats 1");
+  auto result = run_cli(
+      "bench forward --json --layers 1 --d-model 64 --heads 4 --d-mlp 256 --vocab 512 --batch 2 "
+      "--seq 16 --repeats 1");
   ASSERT_EQ(result.status, 0) << result.output;
   auto json = nlohmann::json::parse(result.output.substr(result.output.rfind("\n{") + 1));
-  for (const char* key : {"forward_tokens_per_s", "cache_tokens_per_s", "forward_gflops", "sgemm_gflops", "peak_rss_mb"})
+  for (const char* key :
+       {"forward_tokens_per_s", "cache_tokens_per_s", "forward_gflops", "sgemm_gflops", "peak_rss_mb"})
     EXPECT_GT(json.at(key).get<double>(), 0.0) << key;
 }
 

@@ -46,14 +46,20 @@ TEST(PatchingCli, JsonResultEqualsTheLibrarysNaiveSweep) {
   auto dir = test::saved_random_model("llama");
   auto model = load_pretrained(dir);
   auto metric = logit_diff_metric(7, 8);
-  struct Case { const char* component; bool by_position; PatchComponent kind; std::vector<int64_t> shape; };
+  struct Case {
+    const char* component;
+    bool by_position;
+    PatchComponent kind;
+    std::vector<int64_t> shape;
+  };
   for (const auto& c : std::vector<Case>{{"resid_pre", false, PatchComponent::ResidPre, {2, 7}},
-                                        {"k", false, PatchComponent::K, {2, 2}},  // grouped-query: 2 key/value heads
-                                        {"z", true, PatchComponent::Z, {2, 7, 4}}}) {
-    auto result = run_cli(fmt::format("patch --model {} --clean {} --corrupted {} --component {} {} --metric "
-                                      "logit-diff:7,8 --json",
-                                      dir.string(), kClean, kCorrupted, c.component, c.by_position ? "--by-position" : ""),
-                          /*merge=*/false);
+                                         {"k", false, PatchComponent::K, {2, 2}},  // grouped-query: 2 key/value heads
+                                         {"z", true, PatchComponent::Z, {2, 7, 4}}}) {
+    auto result =
+        run_cli(fmt::format("patch --model {} --clean {} --corrupted {} --component {} {} --metric "
+                            "logit-diff:7,8 --json",
+                            dir.string(), kClean, kCorrupted, c.component, c.by_position ? "--by-position" : ""),
+                /*merge=*/false);
     ASSERT_EQ(result.status, 0) << result.output;
     auto json = nlohmann::json::parse(result.output);
     auto values = from_json(json.at("result"));
@@ -74,9 +80,10 @@ TEST(PatchingCli, AttributionNoisingOutFileAndProgress) {
   auto dir = test::saved_random_model("gpt2");
   auto tmp = test::temp_dir("patch-cli");
   auto out = tmp / "patch.safetensors";
-  auto result = run_cli(fmt::format("patch --model {} --clean {} --corrupted {} --component attn_out --metric loss "
-                                    "--noising --out {} --plot {}",
-                                    dir.string(), kClean, kCorrupted, out.string(), (tmp / "patch.html").string()));
+  auto result =
+      run_cli(fmt::format("patch --model {} --clean {} --corrupted {} --component attn_out --metric loss "
+                          "--noising --out {} --plot {}",
+                          dir.string(), kClean, kCorrupted, out.string(), (tmp / "patch.html").string()));
   ASSERT_EQ(result.status, 0) << result.output;
   EXPECT_NE(result.output.find("patch: 14/14 cells"), std::string::npos) << result.output;  // progress on stderr
   EXPECT_NE(result.output.find("L1"), std::string::npos) << result.output;                  // the table

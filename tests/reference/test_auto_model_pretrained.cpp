@@ -2,8 +2,8 @@
 #include <fstream>
 
 #include "arrakis/model/auto_model.hpp"
-#include "test_support.hpp"
 #include "arrakis/util/seeded_generator.hpp"
+#include "test_support.hpp"
 
 namespace arrakis {
 namespace {

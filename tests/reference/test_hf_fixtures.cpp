@@ -30,13 +30,17 @@ void compare_batch(HookedTransformer& model, SafetensorsFile& expected, const st
   auto [logits, cache] = model.run_with_cache(input_ids, NameFilter(), options);
   auto rows = [&](const torch::Tensor& t) { return t.index({real}); };  // [batch, pos, ...] -> [real, ...]
 
-  EXPECT_LT(test::max_abs_diff(rows(logits), rows(expected.tensor(prefix + "logits"))), kTolerance) << prefix + "logits";
+  EXPECT_LT(test::max_abs_diff(rows(logits), rows(expected.tensor(prefix + "logits"))), kTolerance)
+      << prefix + "logits";
   for (int64_t k = 0; k <= c.n_layers; ++k) {
     const auto name = prefix + "hidden_states." + std::to_string(k);
     torch::Tensor ours;
-    if (k == 0) ours = cache.at("resid_pre", 0);
-    else if (k < c.n_layers) ours = cache.at("resid_pre", static_cast<int>(k));
-    else ours = model.ln_final(cache.at("resid_post", static_cast<int>(c.n_layers - 1)));
+    if (k == 0)
+      ours = cache.at("resid_pre", 0);
+    else if (k < c.n_layers)
+      ours = cache.at("resid_pre", static_cast<int>(k));
+    else
+      ours = model.ln_final(cache.at("resid_post", static_cast<int>(c.n_layers - 1)));
     EXPECT_LT(test::max_abs_diff(rows(ours), rows(expected.tensor(name))), kTolerance) << name;
   }
   EXPECT_LT(test::max_abs_diff(rows(cache.at("resid_post", static_cast<int>(c.n_layers - 1))),
@@ -69,9 +73,9 @@ INSTANTIATE_TEST_SUITE_P(Families, HuggingFaceFixture,
 
 TEST(HuggingFaceFixtures, EveryFixtureFolderIsTested) {
   ARRAKIS_REQUIRE_SHARED();
-  std::set<std::string> tested = {"gpt2",    "gpt_neo",     "gpt_neox", "llama",    "gemma",         "phi3",
-                                  "phi3_su", "qwen2",       "mistral",  "mistral_swa", "stablelm", "stablelm_qkln",
-                                  "stories260K"};
+  std::set<std::string> tested = {"gpt2",     "gpt_neo",       "gpt_neox",   "llama",   "gemma",
+                                  "phi3",     "phi3_su",       "qwen2",      "mistral", "mistral_swa",
+                                  "stablelm", "stablelm_qkln", "stories260K"};
   for (const auto& entry : std::filesystem::directory_iterator(test::shared_dir() / "fixtures/hf"))
     EXPECT_TRUE(tested.count(entry.path().filename().string())) << entry.path() << " has no test";
 }

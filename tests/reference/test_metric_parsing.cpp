@@ -10,9 +10,9 @@
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
 #include "arrakis/tokenizer/tokenizer.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
-#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {

@@ -63,8 +63,7 @@ Ids run_c_encode(const Vocab& vocab, const std::string& text) {
     const auto c = static_cast<unsigned char>(text[i]);
     if ((c & 0xC0) != 0x80) buffer.clear();
     buffer += text[i];
-    const bool next_is_continuation =
-        i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80;
+    const bool next_is_continuation = i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80;
     if (next_is_continuation && buffer.size() < 4) continue;
     const int64_t id = find(buffer);
     if (id != -1) {
@@ -142,9 +141,9 @@ TEST(TokenizerLlama2c, EncodesAsLlama2cRunC) {
   EXPECT_EQ(run_c_encode(vocab, "Once upon a time"), (Ids{403, 407, 261, 378}));
   for (const std::string& text : std::vector<std::string>{
            sentence, std::string("  two  spaces\tand a tab\nnew line"), std::string("Ünïcödé 日本語 🙂 é"),
-        std::string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), std::string("\xff\xfe invalid \xe2\x82"),
-        std::string("Lily and Ben went to the park. They saw a big dog! \"Wow,\" said Lily."),
-        std::string(" "), std::string("x")}) {
+           std::string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), std::string("\xff\xfe invalid \xe2\x82"),
+           std::string("Lily and Ben went to the park. They saw a big dog! \"Wow,\" said Lily."), std::string(" "),
+           std::string("x")}) {
     const Ids ids = stories().encode(text);
     EXPECT_EQ(ids, run_c_encode(vocab, text)) << text;
     Ids with_bos = {1};

@@ -35,20 +35,20 @@ TEST(AnalysisHeads, InductionModelHasAPreviousTokenHeadThenInductionHeads) {
   ARRAKIS_REQUIRE_SHARED();
   auto model = induction_model();
   const int64_t period = 16;
-  auto tokens =
-      repeated_random_sequences({.batch = 16, .period = period, .high = model.config().d_vocab, .seed = 1});
+  auto tokens = repeated_random_sequences({.batch = 16, .period = period, .high = model.config().d_vocab, .seed = 1});
   ASSERT_EQ(tokens.sizes(), (std::vector<int64_t>{16, 32}));
   EXPECT_TRUE(torch::equal(tokens.index({Slice(), Slice(0, 16)}), tokens.index({Slice(), Slice(16, 32)})));
   auto scores = head_scores(model, tokens, {.period = period});
   for (int l = 0; l < 2; ++l)
-    fmt::print("layer {}: prev {:.3f} {:.3f} {:.3f} {:.3f} | induction {:.3f} {:.3f} {:.3f} {:.3f} | duplicate {:.3f} "
-               "{:.3f} {:.3f} {:.3f}\n",
-               l, scores.previous_token[l][0].item<double>(), scores.previous_token[l][1].item<double>(),
-               scores.previous_token[l][2].item<double>(), scores.previous_token[l][3].item<double>(),
-               scores.induction[l][0].item<double>(), scores.induction[l][1].item<double>(),
-               scores.induction[l][2].item<double>(), scores.induction[l][3].item<double>(),
-               scores.duplicate_token[l][0].item<double>(), scores.duplicate_token[l][1].item<double>(),
-               scores.duplicate_token[l][2].item<double>(), scores.duplicate_token[l][3].item<double>());
+    fmt::print(
+        "layer {}: prev {:.3f} {:.3f} {:.3f} {:.3f} | induction {:.3f} {:.3f} {:.3f} {:.3f} | duplicate {:.3f} "
+        "{:.3f} {:.3f} {:.3f}\n",
+        l, scores.previous_token[l][0].item<double>(), scores.previous_token[l][1].item<double>(),
+        scores.previous_token[l][2].item<double>(), scores.previous_token[l][3].item<double>(),
+        scores.induction[l][0].item<double>(), scores.induction[l][1].item<double>(),
+        scores.induction[l][2].item<double>(), scores.induction[l][3].item<double>(),
+        scores.duplicate_token[l][0].item<double>(), scores.duplicate_token[l][1].item<double>(),
+        scores.duplicate_token[l][2].item<double>(), scores.duplicate_token[l][3].item<double>());
 
   // The strongest previous-token head is in layer 0 and attends mostly to the previous token.
   const int64_t prev_flat = scores.previous_token.argmax().item<int64_t>();
@@ -74,7 +74,8 @@ TEST(AnalysisHeads, InductionModelHasAPreviousTokenHeadThenInductionHeads) {
   // Entropy: zero for a one-hot pattern, ln(n) for a uniform row of n keys.
   auto uniform = torch::tril(torch::ones({3, 3}));
   uniform = (uniform / uniform.sum(-1, true)).reshape({1, 1, 3, 3});
-  EXPECT_NEAR(layer_head_scores(uniform, {.period = 1}).entropy.item<double>(), (0 + std::log(2.0) + std::log(3.0)) / 3, 1e-6);
+  EXPECT_NEAR(layer_head_scores(uniform, {.period = 1}).entropy.item<double>(), (0 + std::log(2.0) + std::log(3.0)) / 3,
+              1e-6);
 
   // K-composition: the layer-0 previous-token head composes most with each layer-1 induction head.
   auto k_comp = all_composition_scores(model, CompositionKind::K);
@@ -100,11 +101,11 @@ TEST(AnalysisHeads, CompositionScoresMatchMaterialisedProducts) {
       for (int h1 = 0; h1 < 4; ++h1) {
         auto ov = torch::matmul(w.blocks[0].attn.W_V[h0], w.blocks[0].attn.W_O[h0]).to(torch::kFloat64);
         auto q = w.blocks[1].attn.W_Q[h1].to(torch::kFloat64), k = w.blocks[1].attn.W_K[h1].to(torch::kFloat64);
-        torch::Tensor right = kind == CompositionKind::Q   ? torch::matmul(q, k.t())
-                              : kind == CompositionKind::K ? torch::matmul(k, q.t())
-                                                           : torch::matmul(w.blocks[1].attn.W_V[h1],
-                                                                           w.blocks[1].attn.W_O[h1])
-                                                                 .to(torch::kFloat64);
+        torch::Tensor right =
+            kind == CompositionKind::Q ? torch::matmul(q, k.t())
+            : kind == CompositionKind::K
+                ? torch::matmul(k, q.t())
+                : torch::matmul(w.blocks[1].attn.W_V[h1], w.blocks[1].attn.W_O[h1]).to(torch::kFloat64);
         double expected = (torch::matmul(ov, right).norm() / (ov.norm() * right.norm())).item<double>();
         EXPECT_NEAR(scores[0][h0][1][h1].item<double>(), expected, 1e-5);
       }
@@ -130,7 +131,8 @@ TEST(AnalysisHeads, OvCopyingScoreEqualsTheFullCircuitsEigenvalues) {
   auto tokens = repeated_random_sequences({.batch = 16, .period = 16, .high = 128, .seed = 1});
   auto scores = head_scores(model, tokens, {.period = 16});
   auto best_induction = scores.induction[1].argmax().item<int64_t>();
-  fmt::print("OV copying scores: {}\n", fmt::join(std::vector<float>(copying.data_ptr<float>(), copying.data_ptr<float>() + 8), " "));
+  fmt::print("OV copying scores: {}\n",
+             fmt::join(std::vector<float>(copying.data_ptr<float>(), copying.data_ptr<float>() + 8), " "));
   EXPECT_GT(copying[1][best_induction].item<double>(), 0.5);
 }
 
@@ -161,16 +163,18 @@ TEST(AnalysisGrokking, ModularAdditionIsCorrectAndItsEmbeddingLivesOnAFewFrequen
   auto share = [&](int64_t k) { return (top.index({Slice(0, k)}).sum() / energy.sum()).item<double>(); };
   std::vector<int64_t> key(frequency.data_ptr<int64_t>(), frequency.data_ptr<int64_t>() + 6);
   auto shares = (top.index({Slice(0, 8)}) / energy.sum()).to(torch::kFloat64).contiguous();
-  fmt::print("grokking-mod113 key frequencies (by embedding norm): {}; share of ||W_E||²: top 5 {:.3f}, top 6 {:.3f}, "
-             "top 10 {:.3f}; each of the top 8: {:.3f}\n",
-             fmt::join(key, ", "), share(5), share(6), share(10),
-             fmt::join(std::vector<double>(shares.data_ptr<double>(), shares.data_ptr<double>() + 8), " "));
+  fmt::print(
+      "grokking-mod113 key frequencies (by embedding norm): {}; share of ||W_E||²: top 5 {:.3f}, top 6 {:.3f}, "
+      "top 10 {:.3f}; each of the top 8: {:.3f}\n",
+      fmt::join(key, ", "), share(5), share(6), share(10),
+      fmt::join(std::vector<double>(shares.data_ptr<double>(), shares.data_ptr<double>() + 8), " "));
   // Five key frequencies: together most of the norm, each far above the sixth.
   EXPECT_GT(share(5), 0.75);
   EXPECT_GT(top[4].item<double>(), 3 * top[5].item<double>());
   // A random embedding of the same size spreads over all 57 frequencies (about 6/57 of the norm in any 6).
   auto random_norms = fourier_frequency_norms(torch::randn({p, 128}));
-  auto random_top = std::get<0>(random_norms.pow(2).sort(0, true)).index({Slice(0, 6)}).sum() / random_norms.pow(2).sum();
+  auto random_top =
+      std::get<0>(random_norms.pow(2).sort(0, true)).index({Slice(0, 6)}).sum() / random_norms.pow(2).sum();
   EXPECT_LT(random_top.item<double>(), 0.3);
 }
 

@@ -17,16 +17,20 @@ namespace arrakis::test {
 
 /// Every family HookedAutoModel builds, for INSTANTIATE_TEST_SUITE_P.
 inline const std::vector<std::string>& model_families_under_test() {
-  static const std::vector<std::string> families = {"gpt2",  "gpt-neo", "gpt-neox", "llama",    "gemma",
-                                                    "phi3",  "qwen2",   "mistral",  "stable-lm"};
+  static const std::vector<std::string> families = {"gpt2", "gpt-neo", "gpt-neox", "llama",    "gemma",
+                                                    "phi3", "qwen2",   "mistral",  "stable-lm"};
   return families;
 }
 
 /// The family's random model config: grouped-query (2 key/value heads) where the family has that option, StableLM
 /// with its per-head query/key norms, Gemma with head_dim 16 (its default is 256).
 inline HookedAutoConfig random_model_config(const std::string& family, uint64_t seed = 0) {
-  HookedAutoConfig c{.name = family, .vocab_size = 512, .hidden_size = 64, .num_hidden_layers = 2,
-                     .num_attention_heads = 4, .max_position_embeddings = 64};
+  HookedAutoConfig c{.name = family,
+                     .vocab_size = 512,
+                     .hidden_size = 64,
+                     .num_hidden_layers = 2,
+                     .num_attention_heads = 4,
+                     .max_position_embeddings = 64};
   const bool gpt_like = family == "gpt2" || family == "gpt-neo" || family == "gpt-neox";  // d_mlp = 4 d_model
   if (!gpt_like) {
     c.intermediate_size = 160;

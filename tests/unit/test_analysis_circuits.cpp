@@ -35,7 +35,7 @@ TEST(AnalysisFactored, SvdEigenvaluesAndNormEqualThoseOfTheProduct) {
   EXPECT_LT(test::max_abs_diff(m.norm(), torch::linalg_matrix_norm(ab)), 1e-4);
 
   // Each eigenvalue of BA is one of AB's; AB's other 7 are ~0.
-  auto eig = m.eigenvalues();  // [2, 3, 5]
+  auto eig = m.eigenvalues();                                 // [2, 3, 5]
   auto full = torch::linalg_eigvals(ab.to(torch::kFloat64));  // [2, 3, 12]
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j) {
@@ -62,7 +62,9 @@ TEST(AnalysisFactored, ProductsTransposeAndSelectionStayExact) {
   EXPECT_LT(test::max_abs_diff(m.transpose().AB(), ab.transpose(-2, -1)), 1e-5);
   EXPECT_LT(test::max_abs_diff(m.select(0, 2).AB(), ab[2]), 1e-5);
   EXPECT_LT(test::max_abs_diff(m.get_corner(2), ab.index({Slice(), Slice(0, 2), Slice(0, 2)})), 1e-5);
-  EXPECT_NE(test::error_of([&] { FactoredMatrix(torch::randn({4, 3}), torch::randn({2, 4})); }).find("do not chain"),
+  EXPECT_NE(test::error_of([&] {
+              FactoredMatrix(torch::randn({4, 3}), torch::randn({2, 4}));
+            }).find("do not chain"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] { m.BA(); }).find("square"), std::string::npos);
 }

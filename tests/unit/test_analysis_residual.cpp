@@ -12,9 +12,9 @@
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
 #include "arrakis/tokenizer/tokenizer.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
-#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -151,7 +151,8 @@ TEST(AnalysisResidual, PosSlicesSelectPositions) {
   EXPECT_TRUE(torch::equal(picked.index({Slice(), 2}), all.index({Slice(), 2, -1})));
   auto attn_only = decompose_resid(run.model, run.cache, {.mode = ResidMode::Attn, .incl_embeds = false});
   EXPECT_EQ(attn_only.labels, (std::vector<std::string>{"0_attn_out", "1_attn_out"}));
-  EXPECT_NE(test::error_of([&] { decompose_resid(run.model, run.cache, {.layer = 7}); }).find("layer 7"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { decompose_resid(run.model, run.cache, {.layer = 7}); }).find("layer 7"),
+            std::string::npos);
   EXPECT_NE(test::error_of([&] { PosSlice::at(40).apply(resid, 1); }).find("position 40"), std::string::npos);
 }
 
@@ -221,12 +222,12 @@ TEST(AnalysisLens, DirectLogitAttributionSumsPerLayerPerHeadAndPerNeuron) {
       EXPECT_LT(test::max_abs_diff(dla.heads[l].sum(0) + b_O, dla.components[index(fmt::format("{}_attn_out", l))]),
                 1e-4);
       auto b_out = run.model.weights().blocks[l].mlp.b_out;
-      auto b_out_attr = b_out.defined() ? logit_attrs(run.model, run.cache, b_O_stack(l, b_out), answer,
-                                                      {wrong, PosSlice::at(-1)})[0]
-                                        : torch::zeros({run.tokens.size(0)});
-      EXPECT_LT(test::max_abs_diff(dla.neurons[l].sum(0) + b_out_attr,
-                                   dla.components[index(fmt::format("{}_mlp_out", l))]),
-                1e-4);
+      auto b_out_attr =
+          b_out.defined() ? logit_attrs(run.model, run.cache, b_O_stack(l, b_out), answer, {wrong, PosSlice::at(-1)})[0]
+                          : torch::zeros({run.tokens.size(0)});
+      EXPECT_LT(
+          test::max_abs_diff(dla.neurons[l].sum(0) + b_out_attr, dla.components[index(fmt::format("{}_mlp_out", l))]),
+          1e-4);
     }
   }
 }

@@ -3,16 +3,20 @@
 #include <fstream>
 
 #include "arrakis/model/auto_model.hpp"
-#include "test_support.hpp"
 #include "arrakis/util/seeded_generator.hpp"
+#include "test_support.hpp"
 
 namespace arrakis {
 namespace {
 
 HookedAutoConfig small(const std::string& family) {
-  HookedAutoConfig c{.name = family, .vocab_size = 96, .hidden_size = 32, .intermediate_size = 48,
-                     .num_hidden_layers = 2, .num_attention_heads = 4};
-  if (family == "gemma") c.head_dim = 8;   // Gemma's default head_dim is 256 whatever the hidden size
+  HookedAutoConfig c{.name = family,
+                     .vocab_size = 96,
+                     .hidden_size = 32,
+                     .intermediate_size = 48,
+                     .num_hidden_layers = 2,
+                     .num_attention_heads = 4};
+  if (family == "gemma") c.head_dim = 8;  // Gemma's default head_dim is 256 whatever the hidden size
   // Families whose Hugging Face default is a fixed number of key/value heads (Gemma 16, Qwen2 32, Mistral 8,
   // StableLM 32) need one that divides 4 heads, as they would in Hugging Face.
   if (family != "gpt2" && family != "gpt-neo" && family != "gpt-neox") c.num_key_value_heads = 2;
@@ -64,45 +68,58 @@ INSTANTIATE_TEST_SUITE_P(Families, AutoModelFamily,
                                            "stable-lm"));
 
 TEST(AutoModel, UnsetFieldsTakeTheFamilysHuggingFaceDefaults) {
-  HookedAutoModel llama(HookedAutoConfig{.name = "llama", .vocab_size = 64, .hidden_size = 32, .intermediate_size = 64,
-                                         .num_hidden_layers = 1, .num_attention_heads = 4, .num_key_value_heads = 2});
+  HookedAutoModel llama(HookedAutoConfig{.name = "llama",
+                                         .vocab_size = 64,
+                                         .hidden_size = 32,
+                                         .intermediate_size = 64,
+                                         .num_hidden_layers = 1,
+                                         .num_attention_heads = 4,
+                                         .num_key_value_heads = 2});
   EXPECT_EQ(llama.config().kv_heads(), 2);
-  EXPECT_EQ(llama.config().n_ctx, 2048);               // LlamaConfig.max_position_embeddings
+  EXPECT_EQ(llama.config().n_ctx, 2048);  // LlamaConfig.max_position_embeddings
   EXPECT_DOUBLE_EQ(llama.config().rotary_base, 10000.0);
   EXPECT_DOUBLE_EQ(llama.config().eps, 1e-6);
   EXPECT_TRUE(llama.config().gated_mlp);
   EXPECT_EQ(llama.config().act_fn, Activation::Silu);
 
-  HookedAutoModel neox(HookedAutoConfig{.name = "GPT_NeoX", .vocab_size = 64, .hidden_size = 32,
-                                        .intermediate_size = 64, .num_hidden_layers = 1, .num_attention_heads = 2});
-  EXPECT_EQ(neox.config().rotary_dims(), 4);           // rotary_pct 0.25 of d_head 16
-  EXPECT_TRUE(neox.config().parallel_attn_mlp);        // use_parallel_residual
+  HookedAutoModel neox(HookedAutoConfig{.name = "GPT_NeoX",
+                                        .vocab_size = 64,
+                                        .hidden_size = 32,
+                                        .intermediate_size = 64,
+                                        .num_hidden_layers = 1,
+                                        .num_attention_heads = 2});
+  EXPECT_EQ(neox.config().rotary_dims(), 4);     // rotary_pct 0.25 of d_head 16
+  EXPECT_TRUE(neox.config().parallel_attn_mlp);  // use_parallel_residual
   EXPECT_FALSE(neox.config().tie_word_embeddings);
 
-  HookedAutoModel gpt2(HookedAutoConfig{.name = "gpt2", .vocab_size = 64, .hidden_size = 32, .num_hidden_layers = 1,
-                                        .num_attention_heads = 2});
+  HookedAutoModel gpt2(HookedAutoConfig{
+      .name = "gpt2", .vocab_size = 64, .hidden_size = 32, .num_hidden_layers = 1, .num_attention_heads = 2});
   EXPECT_EQ(gpt2.config().n_ctx, 1024);
-  EXPECT_EQ(gpt2.config().d_mlp, 4 * 32);              // n_inner None -> 4 * n_embd
+  EXPECT_EQ(gpt2.config().d_mlp, 4 * 32);  // n_inner None -> 4 * n_embd
   EXPECT_TRUE(gpt2.config().tie_word_embeddings);
 
-  auto mistral = HookedAutoConfig{.name = "mistral", .vocab_size = 64, .hidden_size = 32, .intermediate_size = 64,
-                                  .num_hidden_layers = 2, .num_attention_heads = 4, .num_key_value_heads = 2};
+  auto mistral = HookedAutoConfig{.name = "mistral",
+                                  .vocab_size = 64,
+                                  .hidden_size = 32,
+                                  .intermediate_size = 64,
+                                  .num_hidden_layers = 2,
+                                  .num_attention_heads = 4,
+                                  .num_key_value_heads = 2};
   mistral.extra = {{"sliding_window", 5}};
   HookedAutoModel swa(mistral);
-  EXPECT_EQ(swa.config().attn_window(1), 6);   // sliding_window 5: the query and 5 keys before it
+  EXPECT_EQ(swa.config().attn_window(1), 6);  // sliding_window 5: the query and 5 keys before it
 }
 
 TEST(AutoModel, GemmaNormsStartAtAUnitScale) {
   HookedAutoModel gemma(small("gemma"));
   EXPECT_EQ(gemma.config().normalization, NormType::RMSNormOnePlus);
-  EXPECT_EQ(gemma.weights().blocks[0].ln1.w.abs().max().item<double>(), 0.0);   // (1 + 0) = 1, as HF initialises
+  EXPECT_EQ(gemma.weights().blocks[0].ln1.w.abs().max().item<double>(), 0.0);  // (1 + 0) = 1, as HF initialises
 }
 
 TEST(AutoModel, ErrorsNameTheFamilyAndTheField) {
   // As in Hugging Face, Mistral's default of 8 key/value heads does not fit 4 query heads: said, not guessed.
-  auto mistral_default_kv = test::error_of([] {
-    HookedAutoModel m(HookedAutoConfig{.name = "mistral", .hidden_size = 32, .num_attention_heads = 4});
-  });
+  auto mistral_default_kv = test::error_of(
+      [] { HookedAutoModel m(HookedAutoConfig{.name = "mistral", .hidden_size = 32, .num_attention_heads = 4}); });
   EXPECT_NE(mistral_default_kv.find("n_key_value_heads (8)"), std::string::npos) << mistral_default_kv;
 
   auto unknown = test::error_of([] { HookedAutoModel m(HookedAutoConfig{.name = "bert"}); });
@@ -117,7 +134,7 @@ TEST(AutoModel, ErrorsNameTheFamilyAndTheField) {
   EXPECT_NE(message.find("gpt2"), std::string::npos) << message;
 
   auto bad_heads = small("llama");
-  bad_heads.num_attention_heads = 5;   // 32 is not a multiple of 5
+  bad_heads.num_attention_heads = 5;  // 32 is not a multiple of 5
   message = test::error_of([&] { HookedAutoModel m(bad_heads); });
   EXPECT_NE(message.find("HookedAutoConfig"), std::string::npos) << message;
 }

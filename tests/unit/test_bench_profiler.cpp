@@ -70,7 +70,8 @@ TEST(BenchProfiler, ComponentTimesAddUpToTheForwardsWallTime) {
   ASSERT_EQ(profile.layers().size(), 3u);
   // The components of the profiled forward add up to within 10% of the same forward run with no hooks.
   EXPECT_NEAR(profile.component_seconds() / plain, 1.0, 0.10)
-      << "components " << profile.component_seconds() << " s, forward " << plain << " s\n" << profile.table();
+      << "components " << profile.component_seconds() << " s, forward " << plain << " s\n"
+      << profile.table();
 }
 
 TEST(BenchProfiler, MemoryCountsWhatEachComponentAllocates) {

@@ -206,11 +206,14 @@ TEST(BenchStatistics, TestHypothesisCombinesTheTestsAndRejectsBadSamples) {
   EXPECT_NE(report.table().find("paired t-test"), std::string::npos);
   EXPECT_EQ(report.to_json()["t_test"]["kind"], "paired");
 
-  EXPECT_NE(test::error_of([&] { test_hypothesis(x, std::vector<double>{1, 2, 3}, {.paired = true}); })
-                .find("equal lengths (x has 12, y has 3)"),
+  EXPECT_NE(test::error_of([&] {
+              test_hypothesis(x, std::vector<double>{1, 2, 3}, {.paired = true});
+            }).find("equal lengths (x has 12, y has 3)"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] { welch_t_test(std::vector<double>{1}, y); }).find("at least 2"), std::string::npos);
-  EXPECT_NE(test::error_of([&] { welch_t_test(std::vector<double>{1, NAN}, y); }).find("non-finite"),
+  EXPECT_NE(test::error_of([&] {
+              welch_t_test(std::vector<double>{1, NAN}, y);
+            }).find("non-finite"),
             std::string::npos);
 }
 

@@ -12,10 +12,10 @@
 #include <set>
 #include <sstream>
 
+#include "arrakis/demo/demo_model.hpp"
 #include "arrakis/experiments/content_hash.hpp"
 #include "arrakis/experiments/interpretability_bench.hpp"
 #include "arrakis/experiments/source_diff.hpp"
-#include "arrakis/demo/demo_model.hpp"
 #include "arrakis/runtime.hpp"
 #include "test_support.hpp"
 
@@ -98,10 +98,11 @@ TEST(BenchStore, ARunRecordsArgumentsResultsModelVersionSeedAndTimes) {
   auto pattern = bench.load_tensor(run.results["pattern"]);
   auto [logits, cache] = model.run_with_cache(tokens);
   EXPECT_TRUE(torch::equal(pattern, cache["blocks.0.attn.hook_pattern"]));
-  EXPECT_EQ(run.results["pattern"]["shape"], nlohmann::json(std::vector<int64_t>(pattern.sizes().begin(), pattern.sizes().end())));
+  EXPECT_EQ(run.results["pattern"]["shape"],
+            nlohmann::json(std::vector<int64_t>(pattern.sizes().begin(), pattern.sizes().end())));
   EXPECT_EQ(run.results["pattern"]["dtype"], "F32");
-  EXPECT_TRUE(std::filesystem::exists(dir / "tensors" / (run.results["pattern"]["$tensor"].get<std::string>() +
-                                                         ".safetensors")));
+  EXPECT_TRUE(std::filesystem::exists(dir / "tensors" /
+                                      (run.results["pattern"]["$tensor"].get<std::string>() + ".safetensors")));
   EXPECT_DOUBLE_EQ(run.results["max_logit"].get<double>(), logits.max().item<double>());
   // Model identity, library version, seed, times.
   EXPECT_EQ(run.model["weights_sha256"], weight_fingerprint(model));
@@ -140,10 +141,12 @@ TEST(BenchStore, WeightFingerprintChangesWithAnyWeight) {
 
 TEST(BenchStore, DiffMatchesGnuDiff) {
   auto dir = test::temp_dir("bench-diff");
-  std::string a = "{\n  int x = 1;\n  int y = 2;\n  int z = 3;\n  int w = 4;\n  int v = 5;\n  int u = 6;\n  int t = 7;\n"
-                  "  int s = 8;\n  int r = 9;\n  return x;\n}\n";
-  std::string b = "{\n  int x = 1;\n  int y = 20;\n  int z = 3;\n  int w = 4;\n  int v = 5;\n  int u = 6;\n  int t = 7;\n"
-                  "  int s = 8;\n  int r = 9;\n  int q = 10;\n  return x + q;\n}\n";
+  std::string a =
+      "{\n  int x = 1;\n  int y = 2;\n  int z = 3;\n  int w = 4;\n  int v = 5;\n  int u = 6;\n  int t = 7;\n"
+      "  int s = 8;\n  int r = 9;\n  return x;\n}\n";
+  std::string b =
+      "{\n  int x = 1;\n  int y = 20;\n  int z = 3;\n  int w = 4;\n  int v = 5;\n  int u = 6;\n  int t = 7;\n"
+      "  int s = 8;\n  int r = 9;\n  int q = 10;\n  return x + q;\n}\n";
   for (auto [before, after] : {std::pair{a, b}, std::pair{b, a}, std::pair{std::string("x\n"), std::string("y\n")}}) {
     std::ofstream(dir / "a") << before;
     std::ofstream(dir / "b") << after;
@@ -202,9 +205,8 @@ TEST(BenchTools, BuiltInsAreRegisteredUsersAddTheirOwnAndUnknownNamesListTheRegi
   EXPECT_NE(message.find("tool 'counter' is a"), std::string::npos) << message;
 
   // A logged experiment using a tool records the caller's arguments only, and the tool in its source.
-  auto tracked = ARRAKIS_TOOL_EXPERIMENT(bench, "count", "counter", (CountingTool& counter, int by), {
-    return counter.uses += by;
-  });
+  auto tracked = ARRAKIS_TOOL_EXPERIMENT(bench, "count", "counter", (CountingTool & counter, int by),
+                                         { return counter.uses += by; });
   EXPECT_EQ(tracked(10), 15);
   auto run = bench.last_run();
   EXPECT_EQ(run.arguments, nlohmann::json({{"by", 10}}));
@@ -214,9 +216,8 @@ TEST(BenchTools, BuiltInsAreRegisteredUsersAddTheirOwnAndUnknownNamesListTheRegi
 
   // A built-in analysis through the registry gives what the analysis gives called directly.
   auto tokens = torch::cat({torch::zeros({2, 1}, torch::kInt64), torch::randint(1, 100, {2, 8}).repeat({1, 2})}, 1);
-  auto via_tool = bench.use_tools("head_detector", [&](HeadDetectorTool& detector) {
-    return detector.scores(tokens, 8, 1).induction;
-  })();
+  auto via_tool = bench.use_tools(
+      "head_detector", [&](HeadDetectorTool& detector) { return detector.scores(tokens, 8, 1).induction; })();
   EXPECT_TRUE(torch::equal(via_tool, head_scores(model, tokens, {.period = 8, .offset = 1}).induction));
 
   auto stats = bench.use_tools("statistics", [](StatisticsTool& statistics, std::vector<double> x) {
@@ -250,8 +251,9 @@ TEST(BenchStore, ForeignOrCorruptFilesAreClearErrorsAndStayUntouched) {
   expect_refused(text, "it is not an SQLite file");
 
   auto foreign = test::temp_dir("bench-foreign-sqlite");
-  make_sqlite(foreign / "experiments.sqlite", "CREATE TABLE photos (id INTEGER, path TEXT); "
-                                              "INSERT INTO photos VALUES (1, 'a.jpg');");
+  make_sqlite(foreign / "experiments.sqlite",
+              "CREATE TABLE photos (id INTEGER, path TEXT); "
+              "INSERT INTO photos VALUES (1, 'a.jpg');");
   expect_refused(foreign, "another program's SQLite database");
 
   auto marked = test::temp_dir("bench-foreign-marked");
@@ -259,9 +261,7 @@ TEST(BenchStore, ForeignOrCorruptFilesAreClearErrorsAndStayUntouched) {
   expect_refused(marked, "application_id 0x4d2");
 
   auto newer = test::temp_dir("bench-newer");
-  {
-    ExperimentStore store(newer);
-  }
+  { ExperimentStore store(newer); }
   make_sqlite(newer / "experiments.sqlite", "PRAGMA user_version = 99;");
   expect_refused(newer, "newer Arrakis");
 

@@ -19,7 +19,7 @@ class FakeProbe final : public BlasKernelProbe {
     bool correct = true;
     double gflops = 0;
   };
-  std::string detected;              // OpenBLAS' own detection
+  std::string detected;  // OpenBLAS' own detection
   std::map<std::string, Core> cores;
   std::string current;
   std::vector<std::string> switches;  // every switch_to, in order
@@ -80,7 +80,7 @@ TEST(BlasKernelChoice, CandidateTableFollowsTheCpuFeatures) {
   std::string missing;
   EXPECT_FALSE(cpu_can_run_core(CpuFeatures::from_names(kAvx2), "SkylakeX", &missing));
   EXPECT_EQ(missing, "avx512f, avx512bw, avx512dq, avx512vl");
-  EXPECT_TRUE(cpu_can_run_core(CpuFeatures::from_names(kAvx2), "haswell"));  // case as users type it
+  EXPECT_TRUE(cpu_can_run_core(CpuFeatures::from_names(kAvx2), "haswell"));               // case as users type it
   EXPECT_FALSE(cpu_can_run_core(CpuFeatures::from_names(kAvx2), "Bulldozer", &missing));  // no table entry: never run
   EXPECT_TRUE(is_generic_fallback("Prescott", CpuFeatures::from_names(avx512(true))));
   EXPECT_TRUE(is_generic_fallback("SandyBridge", CpuFeatures::from_names(kAvx2)));
@@ -96,8 +96,8 @@ TEST(BlasKernelChoice, UnrecognisedAvx512XeonGetsSkylakeXNotPrescott) {
                  {"Cooperlake", {false, true, 0}},  // OpenBLAS 0.3.21 cannot force it by name
                  {"SkylakeX", {true, true, 206}},
                  {"Haswell", {true, true, 150}}};
-  auto choice = choose_blas_kernel(cpu_with("GenuineIntel", avx512(true)), openblas("Prescott"), {}, std::nullopt,
-                                   probe);
+  auto choice =
+      choose_blas_kernel(cpu_with("GenuineIntel", avx512(true)), openblas("Prescott"), {}, std::nullopt, probe);
   EXPECT_EQ(choice.source, KernelChoiceSource::Measured);
   EXPECT_EQ(choice.core, "SkylakeX");
   EXPECT_EQ(probe.current, "SkylakeX");  // actually switched
@@ -112,12 +112,14 @@ TEST(BlasKernelChoice, UnrecognisedAvx512XeonGetsSkylakeXNotPrescott) {
 TEST(BlasKernelChoice, OwnDetectionKeptWhenNothingIsClearlyFaster) {
   FakeProbe probe;
   probe.detected = "Cooperlake";
-  probe.cores = {{"Cooperlake", {false, true, 110}}, {"SkylakeX", {true, true, 112}}, {"Haswell", {true, true, 60}},
+  probe.cores = {{"Cooperlake", {false, true, 110}},
+                 {"SkylakeX", {true, true, 112}},
+                 {"Haswell", {true, true, 60}},
                  {"Zen", {true, true, 61}}};
   BlasKernelEnvironment env;
   env.openblas_coretype = "Haswell";
-  auto choice = choose_blas_kernel(cpu_with("AuthenticAMD", avx512(true)), openblas("Haswell"), env, std::nullopt,
-                                   probe);
+  auto choice =
+      choose_blas_kernel(cpu_with("AuthenticAMD", avx512(true)), openblas("Haswell"), env, std::nullopt, probe);
   EXPECT_EQ(choice.source, KernelChoiceSource::Measured);
   EXPECT_EQ(choice.core_at_start, "Haswell");
   EXPECT_EQ(choice.core, "Cooperlake");
@@ -137,8 +139,8 @@ TEST(BlasKernelChoice, WrongResultsDisqualifyTheFastestCandidate) {
   FakeProbe probe;
   probe.detected = "Prescott";
   probe.cores = {{"Prescott", {true, true, 36}}, {"SkylakeX", {true, false, 300}}, {"Haswell", {true, true, 150}}};
-  auto choice = choose_blas_kernel(cpu_with("GenuineIntel", avx512(false)), openblas("Prescott"), {}, std::nullopt,
-                                   probe);
+  auto choice =
+      choose_blas_kernel(cpu_with("GenuineIntel", avx512(false)), openblas("Prescott"), {}, std::nullopt, probe);
   EXPECT_EQ(choice.core, "Haswell");
   EXPECT_FALSE(choice.measurements[1].verified);
   EXPECT_DOUBLE_EQ(choice.measurements[1].gflops, 0);  // never timed
@@ -266,8 +268,8 @@ TEST(Doctor, JsonHasEveryField) {
   auto result = test::run_cli("doctor --json", /*merge_stderr=*/false);
   ASSERT_EQ(result.status, 0) << result.output;
   auto json = nlohmann::json::parse(result.output);
-  for (const char* key : {"arrakis_version", "libtorch", "cpu", "blas", "kernel_choice", "threads", "sgemm",
-                          "devices", "problems", "notes"})
+  for (const char* key : {"arrakis_version", "libtorch", "cpu", "blas", "kernel_choice", "threads", "sgemm", "devices",
+                          "problems", "notes"})
     EXPECT_TRUE(json.contains(key)) << key;
   EXPECT_EQ(json["libtorch"]["version"].get<std::string>().substr(0, 1), std::to_string(TORCH_VERSION_MAJOR));
   EXPECT_FALSE(json["libtorch"]["config"].get<std::string>().empty());

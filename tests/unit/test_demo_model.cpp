@@ -1,7 +1,7 @@
 // The embedded default model is what the docs say it is: a two-layer attention-only model with an induction circuit.
 #include "arrakis/demo/demo_model.hpp"
-#include "test_support.hpp"
 #include "arrakis/util/seeded_generator.hpp"
+#include "test_support.hpp"
 
 namespace arrakis {
 namespace {
@@ -10,7 +10,8 @@ using torch::indexing::Slice;
 
 // Mean over batch and queries q >= first of pattern[q, q - offset], per head.
 torch::Tensor offset_attention(const torch::Tensor& pattern, int64_t offset, int64_t first) {
-  return pattern.diagonal(-offset, 2, 3).index({Slice(), Slice(), Slice(first - offset, torch::indexing::None)})
+  return pattern.diagonal(-offset, 2, 3)
+      .index({Slice(), Slice(), Slice(first - offset, torch::indexing::None)})
       .mean(at::IntArrayRef{0, 2});
 }
 

@@ -1,7 +1,7 @@
 // Generation on a seeded random model of every family: key/value caching against recomputation, and hooks active
 // during generation (the reference continuation of a trained model: reference/test_generation_stories.cpp).
-#include "arrakis/model/generation.hpp"
 #include "arrakis/hooks/hook_catalogue.hpp"
+#include "arrakis/model/generation.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
 
@@ -59,8 +59,10 @@ TEST_P(GenerationFamily, HookChangesExactlyTheTokensItSaysItDoes) {
   ASSERT_EQ(plain.size(), steered.size());
   for (std::size_t i = 0; i < plain.size(); ++i) {
     // Token i is predicted at position i - 1: unchanged up to the hook's first position, the target after it.
-    if (static_cast<int64_t>(i) <= from) EXPECT_EQ(steered[i], plain[i]) << i;
-    else EXPECT_EQ(steered[i], target) << i;
+    if (static_cast<int64_t>(i) <= from)
+      EXPECT_EQ(steered[i], plain[i]) << i;
+    else
+      EXPECT_EQ(steered[i], target) << i;
   }
   EXPECT_EQ(row(generate(model, bos(), options).tokens), plain);  // guard gone: generation as before
 }

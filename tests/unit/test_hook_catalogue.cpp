@@ -17,8 +17,12 @@ namespace arrakis {
 namespace {
 
 HookedAutoConfig small(const std::string& family) {
-  HookedAutoConfig c{.name = family, .vocab_size = 64, .hidden_size = 32, .intermediate_size = 48,
-                     .num_hidden_layers = 2, .num_attention_heads = 4};
+  HookedAutoConfig c{.name = family,
+                     .vocab_size = 64,
+                     .hidden_size = 32,
+                     .intermediate_size = 48,
+                     .num_hidden_layers = 2,
+                     .num_attention_heads = 4};
   if (family == "gemma") c.head_dim = 8;
   if (family != "gpt2" && family != "gpt-neo" && family != "gpt-neox") c.num_key_value_heads = 2;
   if (family == "stable-lm") c.extra["qk_layernorm"] = true;  // the per-head query/key norms exist too
@@ -150,8 +154,8 @@ TEST(HookCatalogue, TypedHandlesShortNamesAndTheParserAgree) {
 
 TEST(HookCatalogue, KindFiltersSelectEveryLayerOfTheirKindsOnly) {
   auto model = load_demo_model();
-  auto [logits, cache] = model.run_with_cache(torch::zeros({1, 4}, torch::kInt64),
-                                              hook_kinds({HookKind::Pattern, HookKind::ResidPost}));
+  auto [logits, cache] =
+      model.run_with_cache(torch::zeros({1, 4}, torch::kInt64), hook_kinds({HookKind::Pattern, HookKind::ResidPost}));
   ASSERT_EQ(cache.size(), static_cast<std::size_t>(2 * model.config().n_layers));
   for (int layer = 0; layer < model.config().n_layers; ++layer) {
     EXPECT_TRUE(cache.contains(hooks::pattern(layer)));

@@ -5,9 +5,9 @@
 #include "arrakis/error.hpp"
 #include "arrakis/hooks/activation_cache.hpp"
 #include "arrakis/model/loading.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
-#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -73,16 +73,16 @@ TEST(Hooks, ZeroingOneHeadChangesLogitsExactlyAsAnIndependentForwardSays) {
 TEST(Hooks, InPlaceEditsAndReturnedReplacementsBothWork) {
   auto model = gpt2_fixture();
   auto tokens = fixture_tokens();
-  auto by_return = model.run_with_hooks(tokens, {{"blocks.0.hook_mlp_out", [](const torch::Tensor& t) {
-                                                    return torch::zeros_like(t);
-                                                  }}});
+  auto by_return = model.run_with_hooks(
+      tokens, {{"blocks.0.hook_mlp_out", [](const torch::Tensor& t) { return torch::zeros_like(t); }}});
   auto in_place = model.run_with_hooks(tokens, {{"blocks.0.hook_mlp_out", [](const torch::Tensor& t) { t.zero_(); }}});
   EXPECT_TRUE(torch::equal(by_return, in_place));
 }
 
 TEST(Hooks, UnknownNameListsTheClosestValidNames) {
   auto model = gpt2_fixture();
-  auto message = test::error_of([&] { auto g = model.add_hook("blocks.0.attn.hook_patern", [](const torch::Tensor&) {}); });
+  auto message =
+      test::error_of([&] { auto g = model.add_hook("blocks.0.attn.hook_patern", [](const torch::Tensor&) {}); });
   EXPECT_NE(message.find("unknown hook point 'blocks.0.attn.hook_patern'"), std::string::npos) << message;
   EXPECT_NE(message.find("'blocks.0.attn.hook_pattern'"), std::string::npos) << message;
   message = test::error_of([&] { model.run_with_cache(fixture_tokens(), NameFilter{"blocks.9.hook_resid_pre"}); });
@@ -117,8 +117,8 @@ TEST(Hooks, BackwardHooksSeeAndReplaceGradients) {
 
   torch::Tensor seen;
   {
-    auto guard = model.add_hook("blocks.1.hook_resid_pre", [&](const torch::Tensor& g) { seen = g.clone(); },
-                                HookDirection::Backward);
+    auto guard = model.add_hook(
+        "blocks.1.hook_resid_pre", [&](const torch::Tensor& g) { seen = g.clone(); }, HookDirection::Backward);
     lm_loss(model(tokens), tokens).backward();
   }
   ASSERT_TRUE(seen.defined());
@@ -126,10 +126,10 @@ TEST(Hooks, BackwardHooksSeeAndReplaceGradients) {
 
   // A backward hook that zeroes the gradient at resid_pre of block 1 stops everything below it.
   torch::Tensor embed_grad;
-  auto zero = model.add_hook("blocks.1.hook_resid_pre", [](const torch::Tensor& g) { return torch::zeros_like(g); },
-                             HookDirection::Backward);
-  auto watch = model.add_hook("hook_embed", [&](const torch::Tensor& g) { embed_grad = g.clone(); },
-                              HookDirection::Backward);
+  auto zero = model.add_hook(
+      "blocks.1.hook_resid_pre", [](const torch::Tensor& g) { return torch::zeros_like(g); }, HookDirection::Backward);
+  auto watch = model.add_hook(
+      "hook_embed", [&](const torch::Tensor& g) { embed_grad = g.clone(); }, HookDirection::Backward);
   lm_loss(model(tokens), tokens).backward();
   ASSERT_TRUE(embed_grad.defined());
   EXPECT_EQ(embed_grad.abs().max().item<double>(), 0.0);
@@ -138,8 +138,8 @@ TEST(Hooks, BackwardHooksSeeAndReplaceGradients) {
 TEST(Hooks, BackwardHookRemovedBeforeBackwardDoesNotRun) {
   auto model = gpt2_fixture();
   int calls = 0;
-  auto guard = model.add_hook("blocks.0.hook_resid_post", [&](const torch::Tensor&) { ++calls; },
-                              HookDirection::Backward);
+  auto guard = model.add_hook(
+      "blocks.0.hook_resid_post", [&](const torch::Tensor&) { ++calls; }, HookDirection::Backward);
   auto loss = lm_loss(model(fixture_tokens()), fixture_tokens());
   guard.remove();
   loss.backward();

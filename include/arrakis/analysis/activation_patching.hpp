@@ -34,10 +34,10 @@ struct PatchingResult {
   /// for heads by position. Activation patching: the patched run's metric (mean over prompts). Attribution patching:
   /// the linear estimate of the metric's change (patched − unpatched). Float64 on the CPU.
   torch::Tensor values;
-  std::vector<std::string> dims;  // e.g. {"layer", "position"}
+  std::vector<std::string> dims;                  // e.g. {"layer", "position"}
   double clean_metric = 0, corrupted_metric = 0;  // mean metric of the unpatched runs
-  int64_t cells = 0;           // patch variants in the sweep
-  int64_t cells_unchanged = 0; // of those, variants whose source and target activations are identical (no forward)
+  int64_t cells = 0;                              // patch variants in the sweep
+  int64_t cells_unchanged = 0;  // of those, variants whose source and target activations are identical (no forward)
   /// The floating-point work no exact sweep can avoid: for each cell whose patch changes something, from the first
   /// position p it changes, the blocks after the patch point on positions p..end (matmuls and attention), and the
   /// unembedding of the positions the metric reads. What `arrakis bench patching` holds the fast path's time against.

@@ -24,10 +24,10 @@ struct LogitAttribution {
 };
 
 struct LogitAttributionOptions {
-  torch::Tensor answer;          // int64 scalar or [batch]: the token whose logit is attributed (required)
-  torch::Tensor wrong;           // int64 scalar or [batch]: attribute logit(answer) - logit(wrong); undefined: the logit
-  ReadPosition position = {};    // where each prompt is read (default: the last position)
-  bool neurons = false;          // also every MLP neuron (LogitAttribution::neurons)
+  torch::Tensor answer;        // int64 scalar or [batch]: the token whose logit is attributed (required)
+  torch::Tensor wrong;         // int64 scalar or [batch]: attribute logit(answer) - logit(wrong); undefined: the logit
+  ReadPosition position = {};  // where each prompt is read (default: the last position)
+  bool neurons = false;        // also every MLP neuron (LogitAttribution::neurons)
   torch::Tensor attention_mask;  // run_direct_logit_attribution: [batch, pos] for padded prompts
 };
 

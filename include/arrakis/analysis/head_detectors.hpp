@@ -27,8 +27,8 @@ struct HeadScores {
 
 /// How the tokens repeat.
 struct RepeatPeriod {
-  int64_t period = 0;   // length of the repeated segment (required)
-  int64_t offset = 0;   // where the repeats start (1 after a BOS)
+  int64_t period = 0;  // length of the repeated segment (required)
+  int64_t offset = 0;  // where the repeats start (1 after a BOS)
 };
 
 /// The scores from the patterns of one forward over `tokens` [batch, pos] (no padding), which repeat with period
@@ -41,11 +41,11 @@ HeadScores layer_head_scores(const torch::Tensor& pattern, const RepeatPeriod& r
 
 struct RepeatedSequencesOptions {
   int64_t batch = 8;
-  int64_t period = 20;          // tokens in the segment
-  int64_t repeats = 2;          // copies of the segment
-  int64_t low = 0, high = 0;    // token ids drawn uniformly from [low, high) (required: high)
+  int64_t period = 20;        // tokens in the segment
+  int64_t repeats = 2;        // copies of the segment
+  int64_t low = 0, high = 0;  // token ids drawn uniformly from [low, high) (required: high)
   uint64_t seed = 0;
-  std::optional<int64_t> bos;   // a BOS token first, when given
+  std::optional<int64_t> bos;  // a BOS token first, when given
 };
 
 /// Seeded repeated random sequences: `repeats` copies of `period` tokens (without BOS), preceded by `bos` when given:

@@ -15,7 +15,7 @@ namespace arrakis {
 
 struct LogitLensOptions {
   int64_t top_k = 5;
-  bool incl_mid = false;         // also decode each block's resid_mid
+  bool incl_mid = false;  // also decode each block's resid_mid
   /// TransformerLens' `accumulated_resid(apply_ln=True)` normalises every layer's stream by the *final* layer's
   /// cached scale; by default each stream is normalised by its own statistics, as the final norm would if the model
   /// stopped there (the logit lens proper). True reproduces TransformerLens.
@@ -37,7 +37,8 @@ struct LogitLens {
 
 /// The lens over a cache holding every resid_pre, the last resid_post (and resid_mid with incl_mid; and
 /// ln_final.hook_scale with final_cached_scale).
-LogitLens logit_lens(const HookedTransformer& model, const ActivationCache& cache, const LogitLensOptions& options = {});
+LogitLens logit_lens(const HookedTransformer& model, const ActivationCache& cache,
+                     const LogitLensOptions& options = {});
 /// Runs the model on `tokens` caching just what the lens reads, then decodes.
 LogitLens run_logit_lens(HookedTransformer& model, const torch::Tensor& tokens, const LogitLensOptions& options = {});
 

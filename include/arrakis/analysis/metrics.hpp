@@ -80,11 +80,11 @@ enum class MetricKind { LogitDiff, Logprob, Loss, Kl };
 std::string_view to_string(MetricKind kind);
 
 struct ParsedMetric {
-  std::string spec;      // as given
+  std::string spec;  // as given
   MetricKind kind = MetricKind::LogitDiff;
   Metric metric;
-  int64_t answer = -1;   // logit-diff: A; logprob: T
-  int64_t wrong = -1;    // logit-diff: B
+  int64_t answer = -1;  // logit-diff: A; logprob: T
+  int64_t wrong = -1;   // logit-diff: B
   /// True for metrics linear in the logits at one position (logit-diff), whose direct logit attribution is exact;
   /// logprob's attribution is that of the token's logit (its linear part).
   bool linear() const { return kind == MetricKind::LogitDiff; }

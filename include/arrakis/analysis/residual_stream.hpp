@@ -21,7 +21,7 @@ namespace arrakis {
 /// [start, stop) (negative values count from the end), or one per prompt (int64 [batch]; dropped, like one).
 class PosSlice {
  public:
-  PosSlice() = default;                                          // all positions
+  PosSlice() = default;  // all positions
   static PosSlice at(int64_t position) { return PosSlice(Kind::One, position, 0); }
   static PosSlice range(int64_t start, int64_t stop) { return PosSlice(Kind::Range, start, stop); }
   static PosSlice per_prompt(torch::Tensor positions);
@@ -52,17 +52,17 @@ enum class ApplyLn {
 };
 
 struct ResidualStack {
-  torch::Tensor components;          // [n, batch, pos, d_model] (or [n, batch, d_model])
-  std::vector<std::string> labels;   // one per component
+  torch::Tensor components;         // [n, batch, pos, d_model] (or [n, batch, d_model])
+  std::vector<std::string> labels;  // one per component
 };
 
 /// Where a stack ends and what it keeps, options every stack takes (TransformerLens' keyword arguments, by name).
 struct AccumulatedResidOptions {
-  int layer = -1;            // stop at this layer's input (-1 / n_layers: include the final resid_post)
-  bool incl_mid = false;     // also each block's resid_mid
+  int layer = -1;         // stop at this layer's input (-1 / n_layers: include the final resid_post)
+  bool incl_mid = false;  // also each block's resid_mid
   PosSlice pos_slice = {};
   ApplyLn apply_ln = ApplyLn::None;
-  bool mlp_input = false;    // end at `layer`'s MLP input (its resid_mid) instead of its attention input
+  bool mlp_input = false;  // end at `layer`'s MLP input (its resid_mid) instead of its attention input
 };
 
 /// The residual stream at each layer boundary up to `layer` (TransformerLens' accumulated_resid): labels "0_pre",
@@ -75,10 +75,10 @@ ResidualStack accumulated_resid(const HookedTransformer& model, const Activation
 enum class ResidMode { All, Attn, Mlp };
 
 struct DecomposeResidOptions {
-  int layer = -1;            // decompose the stream entering this layer (-1: the final resid_post)
-  bool mlp_input = false;    // ... entering its MLP (resid_mid) instead
+  int layer = -1;                   // decompose the stream entering this layer (-1: the final resid_post)
+  bool mlp_input = false;           // ... entering its MLP (resid_mid) instead
   ResidMode mode = ResidMode::All;  // attention outputs, MLP outputs, or both
-  bool incl_embeds = true;   // "embed" and "pos_embed"
+  bool incl_embeds = true;          // "embed" and "pos_embed"
   PosSlice pos_slice = {};
   ApplyLn apply_ln = ApplyLn::None;
 };
@@ -94,7 +94,7 @@ struct StackResultsOptions {
   bool incl_remainder = false;  // add "remainder" = the residual stream minus the stacked components
   PosSlice pos_slice = {};
   ApplyLn apply_ln = ApplyLn::None;
-  bool mlp_input = false;       // end at `layer`'s MLP input (heads: `layer`'s own heads included)
+  bool mlp_input = false;  // end at `layer`'s MLP input (heads: `layer`'s own heads included)
 };
 
 /// Per-head outputs z_h W_O[h] of every layer before `layer` ("L{l}H{h}"), from `attn.hook_result` when cached,
@@ -121,9 +121,9 @@ ResidualStack get_full_resid_decomposition(const HookedTransformer& model, const
                                            const FullDecompositionOptions& options = {});
 
 struct ApplyLnOptions {
-  int layer = -1;            // the norm reading the stream at this layer (-1 / n_layers: ln_final)
-  bool mlp_input = false;    // ln2 instead of ln1 of `layer`
-  PosSlice pos_slice = {};   // the slice the stack was made with (to slice the cached scale alike)
+  int layer = -1;           // the norm reading the stream at this layer (-1 / n_layers: ln_final)
+  bool mlp_input = false;   // ln2 instead of ln1 of `layer`
+  PosSlice pos_slice = {};  // the slice the stack was made with (to slice the cached scale alike)
   ApplyLn mode = ApplyLn::CachedScale;
 };
 
@@ -145,8 +145,8 @@ torch::Tensor tokens_to_residual_directions(const HookedTransformer& model, cons
 /// scalars or [batch]. Returns [n, batch, pos] or [n, batch]. Over a full decomposition at the final layer the
 /// attributions sum to the logit difference minus final_bias_logit_diff (the constant the norm's bias and b_U add).
 struct LogitAttrsOptions {
-  torch::Tensor wrong;       // int64 scalar or [batch]; undefined: attribute the logit of `answer` alone
-  PosSlice pos_slice = {};   // the slice the stack was made with
+  torch::Tensor wrong;      // int64 scalar or [batch]; undefined: attribute the logit of `answer` alone
+  PosSlice pos_slice = {};  // the slice the stack was made with
 };
 torch::Tensor logit_attrs(const HookedTransformer& model, const ActivationCache& cache, const torch::Tensor& stack,
                           const torch::Tensor& answer, const LogitAttrsOptions& options = {});

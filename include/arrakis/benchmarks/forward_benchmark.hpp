@@ -18,7 +18,7 @@ struct ForwardBenchmarkOptions {
   int64_t n_layers = 12, d_model = 768, n_heads = 12, d_mlp = 3072, d_vocab = 50257, n_ctx = 1024;
   int64_t batch = 8, seq = 128;
   torch::Dtype dtype = torch::kFloat32;  // the model's dtype (the sgemm ceiling is float32 either way)
-  int repeats = 7;         // timed rounds (medians are reported), after one warm-up round
+  int repeats = 7;                       // timed rounds (medians are reported), after one warm-up round
   uint64_t seed = 0;
   /// `arrakis bench sgemm` as argv: the separate-process check of the sgemm ceiling (skipped when empty).
   std::vector<std::string> sgemm_child_command;
@@ -29,9 +29,9 @@ struct ForwardBenchmarkResult {
   int threads = 0;
   int hook_points = 0;
   std::string dtype;
-  std::string blas;                           // "OpenBLAS 0.3.21, Cooperlake kernels (measured fastest ...)"
+  std::string blas;  // "OpenBLAS 0.3.21, Cooperlake kernels (measured fastest ...)"
   std::string blas_core;
-  double forward_s = 0, cache_s = 0;          // median seconds per forward
+  double forward_s = 0, cache_s = 0;  // median seconds per forward
   double forward_tokens_per_s = 0, cache_tokens_per_s = 0;
   double forward_gflop = 0;                   // floating-point work of one forward (matmuls and attention)
   double forward_gflops = 0;                  // achieved by the forward

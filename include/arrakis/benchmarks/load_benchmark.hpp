@@ -31,7 +31,7 @@ struct LoadMeasurement {
 LoadMeasurement measure_load(const std::filesystem::path& dir, const std::string& dtype);
 
 struct LoadBenchmarkOptions {
-  std::optional<std::filesystem::path> model;   // a checkpoint folder; default: a generated GPT-2-small-shaped one
+  std::optional<std::filesystem::path> model;  // a checkpoint folder; default: a generated GPT-2-small-shaped one
   int64_t n_layers = 12, d_model = 768, n_heads = 12, d_vocab = 50257, n_ctx = 1024;
   /// argv that runs one measurement in a child: the CLI passes {<its own path>, "bench", "load", "--child"} and
   /// the child gets "--model DIR --dtype D" appended; it prints LoadMeasurement::to_json() as its last line.
@@ -41,10 +41,10 @@ struct LoadBenchmarkOptions {
 
 struct LoadBenchmarkResult {
   std::string model;
-  double file_mb = 0;                      // the checkpoint's weight files
+  double file_mb = 0;  // the checkpoint's weight files
   LoadMeasurement float32, bfloat16;
-  double float32_peak_over_file = 0;       // target <= 1.3 (never two copies of the weights)
-  double bfloat16_resident_ratio = 0;      // bf16 / f32 resident weights after a forward (target ~0.5)
+  double float32_peak_over_file = 0;   // target <= 1.3 (never two copies of the weights)
+  double bfloat16_resident_ratio = 0;  // bf16 / f32 resident weights after a forward (target ~0.5)
 
   nlohmann::json to_json() const;
   std::string to_table() const;

@@ -25,14 +25,14 @@ struct PatchingSweepTiming {
   int64_t cells = 0;
   int64_t cells_unchanged = 0;  // fast path: cells whose source and target activations are equal (no forward)
   double naive_s = 0, fast_s = 0;
-  double fast_first_s = 0;      // the first fast sweep in the process (oneDNN kernel generation, first touches)
+  double fast_first_s = 0;  // the first fast sweep in the process (oneDNN kernel generation, first touches)
   double naive_cells_per_s = 0, fast_cells_per_s = 0;
-  double speedup = 0;           // naive_s / fast_s
-  double max_abs_diff = 0;      // max |fast − naive| over the cells (must be <= 1e-5)
-  double necessary_gflop = 0;   // the work no exact sweep can avoid
-  double best_sgemm_gflops = 0; // float32 sgemm 1024 x 768 x 3072 with the chosen kernels (median call), measured
-                                // just before and after the fast sweep
-  double efficiency = 0;        // necessary_gflop / fast_s / best_sgemm_gflops (target >= 0.6)
+  double speedup = 0;            // naive_s / fast_s
+  double max_abs_diff = 0;       // max |fast − naive| over the cells (must be <= 1e-5)
+  double necessary_gflop = 0;    // the work no exact sweep can avoid
+  double best_sgemm_gflops = 0;  // float32 sgemm 1024 x 768 x 3072 with the chosen kernels (median call), measured
+                                 // just before and after the fast sweep
+  double efficiency = 0;         // necessary_gflop / fast_s / best_sgemm_gflops (target >= 0.6)
 };
 
 struct PatchingBenchmarkResult {

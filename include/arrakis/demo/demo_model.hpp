@@ -17,8 +17,8 @@ namespace arrakis {
 /// what followed it — the induction-head circuit (a previous-token head, then an induction head composing with it).
 struct InductionTask {
   int64_t d_vocab = 128;
-  int64_t length = 48;                     // tokens per training sequence, BOS included
-  int64_t min_period = 4, max_period = 20; // length of the repeated segment
+  int64_t length = 48;                      // tokens per training sequence, BOS included
+  int64_t min_period = 4, max_period = 20;  // length of the repeated segment
   torch::Tensor sample(int64_t batch, torch::Generator& generator) const;
 };
 

@@ -5,8 +5,8 @@
 // its time, and what it caches. Each analysis is logged as an experiment in `save_dir` (see docs/experiments.md):
 // running the demo twice gives one version per analysis with two runs each. The figures go to
 // `save_dir/demo-report.html` (self-contained: open it in a browser).
-#include <cstdint>
 #include <torch/types.h>
+#include <cstdint>
 
 #include <filesystem>
 #include <ostream>
@@ -14,7 +14,7 @@
 namespace arrakis {
 
 struct DemoOptions {
-  uint64_t seed = 2026;   // the random sequences shown
+  uint64_t seed = 2026;  // the random sequences shown
   int64_t batch = 16;
   std::filesystem::path save_dir = "experiments";  // where the analyses are logged
   torch::Dtype dtype = torch::kFloat32;            // the embedded model is moved to this dtype and device

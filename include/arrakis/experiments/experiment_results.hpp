@@ -18,9 +18,9 @@ class ResultValue {
  public:
   ResultValue(torch::Tensor tensor) : tensor_(std::move(tensor)) {}  // NOLINT: implicit, for brace lists
   template <class T>
-    requires(!std::same_as<std::remove_cvref_t<T>, torch::Tensor> &&
-             !std::same_as<std::remove_cvref_t<T>, ResultValue> && std::constructible_from<nlohmann::json, T>)
-  ResultValue(T&& value) : json_(std::forward<T>(value)) {}  // NOLINT
+  requires(!std::same_as<std::remove_cvref_t<T>, torch::Tensor> && !std::same_as<std::remove_cvref_t<T>, ResultValue> &&
+           std::constructible_from<nlohmann::json, T>) ResultValue(T&& value)
+      : json_(std::forward<T>(value)) {}  // NOLINT
 
   bool is_tensor() const { return tensor_.defined(); }
   const torch::Tensor& tensor() const { return tensor_; }

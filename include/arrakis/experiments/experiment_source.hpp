@@ -35,7 +35,7 @@ std::string format_source(const std::string& source);
 ///
 /// The body is a lambda body capturing by reference ([&]), so the wrapper must not outlive what it refers to. The
 /// body may contain commas (it is the macro's variadic tail).
-#define ARRAKIS_EXPERIMENT(bench, name, params, ...)                                                   \
+#define ARRAKIS_EXPERIMENT(bench, name, params, ...) \
   (bench).log_experiment((name), ::arrakis::ExperimentSource{#params, #__VA_ARGS__, {}}, [&] params __VA_ARGS__)
 
 /// The same for an experiment that uses a registered tool (the C++ form of Python's `@exp.use_tools("name")`):
@@ -44,6 +44,6 @@ std::string format_source(const std::string& source);
 ///   auto timing = ARRAKIS_TOOL_EXPERIMENT(bench, "timing", "profiler",
 ///                                         (arrakis::ProfilerTool& profiler, int64_t positions), { ... });
 ///   timing(64);
-#define ARRAKIS_TOOL_EXPERIMENT(bench, name, tool_name, params, ...)                                    \
-  (bench).log_experiment((name), ::arrakis::ExperimentSource{#params, #__VA_ARGS__, (tool_name)},        \
+#define ARRAKIS_TOOL_EXPERIMENT(bench, name, tool_name, params, ...)                              \
+  (bench).log_experiment((name), ::arrakis::ExperimentSource{#params, #__VA_ARGS__, (tool_name)}, \
                          (bench).use_tools((tool_name), [&] params __VA_ARGS__))

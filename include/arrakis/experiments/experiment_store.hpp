@@ -31,16 +31,16 @@ struct VersionInfo {
 struct RunRecord {
   int64_t id = 0;
   std::string experiment;
-  std::string version;           // the version's hash
-  std::string status;            // "running" (started, never finished: the process died), "ok", "failed"
-  nlohmann::json arguments;      // {name: value}
-  nlohmann::json results;        // {name: value}; tensors as {"$tensor": hash, "dtype", "shape"}
-  nlohmann::json model;          // the model's identity (config, weight fingerprint); null without a model
+  std::string version;       // the version's hash
+  std::string status;        // "running" (started, never finished: the process died), "ok", "failed"
+  nlohmann::json arguments;  // {name: value}
+  nlohmann::json results;    // {name: value}; tensors as {"$tensor": hash, "dtype", "shape"}
+  nlohmann::json model;      // the model's identity (config, weight fingerprint); null without a model
   std::string library_version;
   uint64_t seed = 0;
   std::string started_at, ended_at;  // ISO 8601 UTC, millisecond resolution
   double duration_s = 0;
-  std::string error;             // the exception's message for failed runs
+  std::string error;  // the exception's message for failed runs
   int64_t pid = 0;
 };
 

@@ -25,8 +25,8 @@ struct PermutationOptions {
 };
 
 struct PermutationTestResult {
-  double statistic = 0;      // observed mean difference
-  double p_value = 0;        // exact: share of rearrangements at least as extreme; Monte Carlo: (hits + 1) / (B + 1)
+  double statistic = 0;  // observed mean difference
+  double p_value = 0;    // exact: share of rearrangements at least as extreme; Monte Carlo: (hits + 1) / (B + 1)
   bool exact = false;
   int64_t rearrangements = 0;  // enumerated or drawn
 };
@@ -98,8 +98,8 @@ struct HypothesisReport {
   int64_t n_x = 0, n_y = 0;
   double mean_x = 0, mean_y = 0;
   PermutationTestResult permutation;
-  TTestResult t_test;            // Welch's when independent, paired t when paired
-  BootstrapInterval bootstrap;   // of mean(x) - mean(y), or of the mean difference when paired
+  TTestResult t_test;           // Welch's when independent, paired t when paired
+  BootstrapInterval bootstrap;  // of mean(x) - mean(y), or of the mean difference when paired
   EffectSize effect;
 
   std::string table() const;

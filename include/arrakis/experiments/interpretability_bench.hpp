@@ -59,7 +59,7 @@ struct tool_type {
   using type = BaseInterpretabilityTool;
 };
 template <class Fn>
-  requires requires { &Fn::operator(); }
+requires requires { &Fn::operator(); }
 struct tool_type<Fn> {
   using type = typename first_parameter<decltype(&Fn::operator())>::type;
 };
@@ -194,8 +194,8 @@ decltype(auto) LoggedExperiment<Fn>::operator()(Args&&... args) {
   [[maybe_unused]] std::size_t index = 0;  // unused when the experiment takes no arguments
   (
       [&] {
-        std::string key = index < names.size() && names.size() == sizeof...(Args) ? names[index]
-                                                                                   : "arg" + std::to_string(index);
+        std::string key =
+            index < names.size() && names.size() == sizeof...(Args) ? names[index] : "arg" + std::to_string(index);
         arguments[key] = bench_->argument_json(args);
         ++index;
       }(),

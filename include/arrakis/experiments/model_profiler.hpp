@@ -20,9 +20,9 @@
 namespace arrakis {
 
 struct ComponentProfile {
-  std::string name;   // "embed", "blocks.0.ln1", "blocks.0.attn", "blocks.0.mlp", "ln_final", "unembed"
-  std::string kind;   // "embedding", "norm", "attention", "mlp", "unembedding"
-  int layer = -1;     // -1 outside the blocks
+  std::string name;  // "embed", "blocks.0.ln1", "blocks.0.attn", "blocks.0.mlp", "ln_final", "unembed"
+  std::string kind;  // "embedding", "norm", "attention", "mlp", "unembedding"
+  int layer = -1;    // -1 outside the blocks
   double seconds = 0;
   int64_t allocated_bytes = 0;  // bytes allocated while it ran (freed or not)
   int64_t peak_bytes = 0;       // the most bytes live at once above what was live when it started
@@ -36,11 +36,11 @@ struct LayerProfile {
 
 struct ModelProfile {
   std::vector<ComponentProfile> components;  // in forward order
-  double forward_seconds = 0;     // wall time of the profiled forward; the components' times add up to it
-  int64_t allocated_bytes = 0;    // in total
-  int64_t peak_bytes = 0;         // most bytes live at once above the level before the forward
-  bool memory_measured = false;   // false on devices other than the CPU
-  int repeats = 0;                // forwards timed; the fastest is reported (the least disturbed by other work)
+  double forward_seconds = 0;                // wall time of the profiled forward; the components' times add up to it
+  int64_t allocated_bytes = 0;               // in total
+  int64_t peak_bytes = 0;                    // most bytes live at once above the level before the forward
+  bool memory_measured = false;              // false on devices other than the CPU
+  int repeats = 0;  // forwards timed; the fastest is reported (the least disturbed by other work)
   int64_t batch = 0, positions = 0;
 
   /// Per block, in order (components outside the blocks excluded).

@@ -32,40 +32,40 @@ struct BlockHookIds {
 };
 
 // X(Kind, handle): every kind of hook point in forward order, with the name of its typed handle (hooks::z(9)).
-#define ARRAKIS_HOOK_KINDS(X)                                                                                          \
-  X(Embed, embed)                                                                                                      \
-  X(PosEmbed, pos_embed)                                                                                               \
-  X(ResidPre, resid_pre)                                                                                               \
-  X(AttnIn, attn_in)                                                                                                   \
-  X(QInput, q_input)                                                                                                   \
-  X(KInput, k_input)                                                                                                   \
-  X(VInput, v_input)                                                                                                   \
-  X(Ln1Scale, ln1_scale)                                                                                               \
-  X(Ln1Normalized, ln1_normalized)                                                                                     \
-  X(Q, q)                                                                                                              \
-  X(K, k)                                                                                                              \
-  X(V, v)                                                                                                              \
-  X(QNormScale, q_norm_scale)                                                                                          \
-  X(QNormNormalized, q_norm_normalized)                                                                                \
-  X(KNormScale, k_norm_scale)                                                                                          \
-  X(KNormNormalized, k_norm_normalized)                                                                                \
-  X(RotQ, rot_q)                                                                                                       \
-  X(RotK, rot_k)                                                                                                       \
-  X(AttnScores, attn_scores)                                                                                           \
-  X(Pattern, pattern)                                                                                                  \
-  X(Z, z)                                                                                                              \
-  X(Result, result)                                                                                                    \
-  X(AttnOut, attn_out)                                                                                                 \
-  X(ResidMid, resid_mid)                                                                                               \
-  X(MlpIn, mlp_in)                                                                                                     \
-  X(Ln2Scale, ln2_scale)                                                                                               \
-  X(Ln2Normalized, ln2_normalized)                                                                                     \
-  X(MlpPre, mlp_pre)                                                                                                   \
-  X(MlpPreLinear, mlp_pre_linear)                                                                                      \
-  X(MlpPost, mlp_post)                                                                                                 \
-  X(MlpOut, mlp_out)                                                                                                   \
-  X(ResidPost, resid_post)                                                                                             \
-  X(LnFinalScale, ln_final_scale)                                                                                      \
+#define ARRAKIS_HOOK_KINDS(X)           \
+  X(Embed, embed)                       \
+  X(PosEmbed, pos_embed)                \
+  X(ResidPre, resid_pre)                \
+  X(AttnIn, attn_in)                    \
+  X(QInput, q_input)                    \
+  X(KInput, k_input)                    \
+  X(VInput, v_input)                    \
+  X(Ln1Scale, ln1_scale)                \
+  X(Ln1Normalized, ln1_normalized)      \
+  X(Q, q)                               \
+  X(K, k)                               \
+  X(V, v)                               \
+  X(QNormScale, q_norm_scale)           \
+  X(QNormNormalized, q_norm_normalized) \
+  X(KNormScale, k_norm_scale)           \
+  X(KNormNormalized, k_norm_normalized) \
+  X(RotQ, rot_q)                        \
+  X(RotK, rot_k)                        \
+  X(AttnScores, attn_scores)            \
+  X(Pattern, pattern)                   \
+  X(Z, z)                               \
+  X(Result, result)                     \
+  X(AttnOut, attn_out)                  \
+  X(ResidMid, resid_mid)                \
+  X(MlpIn, mlp_in)                      \
+  X(Ln2Scale, ln2_scale)                \
+  X(Ln2Normalized, ln2_normalized)      \
+  X(MlpPre, mlp_pre)                    \
+  X(MlpPreLinear, mlp_pre_linear)       \
+  X(MlpPost, mlp_post)                  \
+  X(MlpOut, mlp_out)                    \
+  X(ResidPost, resid_post)              \
+  X(LnFinalScale, ln_final_scale)       \
   X(LnFinalNormalized, ln_final_normalized)
 
 enum class HookKind {
@@ -92,11 +92,11 @@ enum class HookOptIn { None, AttnResult, SplitQkvInput, AttnIn, MlpIn };
 
 struct HookSpec {
   HookKind kind;
-  std::string_view pattern;     // "blocks.{L}.attn.hook_z"; points outside blocks have no {L}
-  std::string_view short_name;  // TransformerLens' get_act_name spelling: "z", "resid_pre", "scale", ...
-  std::string_view layer_type;  // norm points: "ln1", "ln2", "q_norm", "k_norm", "ln_final"; empty otherwise
+  std::string_view pattern;               // "blocks.{L}.attn.hook_z"; points outside blocks have no {L}
+  std::string_view short_name;            // TransformerLens' get_act_name spelling: "z", "resid_pre", "scale", ...
+  std::string_view layer_type;            // norm points: "ln1", "ln2", "q_norm", "k_norm", "ln_final"; empty otherwise
   std::vector<std::string_view> aliases;  // other get_act_name spellings ("attn" for the pattern, ...)
-  std::string_view shape;       // in the letters of docs/hooks.md: "[b, p, h, e]"
+  std::string_view shape;                 // in the letters of docs/hooks.md: "[b, p, h, e]"
   std::string_view meaning;
   HookPresence presence = HookPresence::Always;
   HookOptIn opt_in = HookOptIn::None;

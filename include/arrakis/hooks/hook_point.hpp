@@ -15,9 +15,9 @@ namespace arrakis {
 
 /// Identifies a hook point to the hook function that runs there.
 struct HookPoint {
-  std::string name;   // e.g. "blocks.3.attn.hook_z"
-  int id = -1;        // index in the model's hook-point table
-  int layer = -1;     // the block it belongs to; -1 outside blocks (hook_embed, ln_final.*)
+  std::string name;  // e.g. "blocks.3.attn.hook_z"
+  int id = -1;       // index in the model's hook-point table
+  int layer = -1;    // the block it belongs to; -1 outside blocks (hook_embed, ln_final.*)
   /// The absolute position of the activation's first position: 0 for a whole sequence, the number of cached
   /// positions during generation with a key/value cache (so a hook can act "from position P on").
   int64_t position_offset = 0;
@@ -37,8 +37,8 @@ class Hook {
 
   Hook() = default;
   template <class F>
-    requires(!std::same_as<std::remove_cvref_t<F>, Hook>)
-  Hook(F f) : fn_(adapt(std::move(f))) {}  // NOLINT(google-explicit-constructor): lambdas convert implicitly
+  requires(!std::same_as<std::remove_cvref_t<F>, Hook>) Hook(F f)
+      : fn_(adapt(std::move(f))) {}  // NOLINT(google-explicit-constructor): lambdas convert implicitly
 
   torch::Tensor operator()(const torch::Tensor& t, const HookPoint& p) const { return fn_(t, p); }
   explicit operator bool() const { return static_cast<bool>(fn_); }
@@ -54,9 +54,8 @@ class Hook {
           return torch::Tensor();
         };
       else
-        return [f = std::move(f)](const torch::Tensor& t, const HookPoint& p) mutable -> torch::Tensor {
-          return f(t, p);
-        };
+        return
+            [f = std::move(f)](const torch::Tensor& t, const HookPoint& p) mutable -> torch::Tensor { return f(t, p); };
     } else {
       static_assert(std::is_invocable_v<F&, const torch::Tensor&>,
                     "a hook takes (const torch::Tensor&) or (const torch::Tensor&, const HookPoint&)");
@@ -67,9 +66,7 @@ class Hook {
           return torch::Tensor();
         };
       else
-        return [f = std::move(f)](const torch::Tensor& t, const HookPoint&) mutable -> torch::Tensor {
-          return f(t);
-        };
+        return [f = std::move(f)](const torch::Tensor& t, const HookPoint&) mutable -> torch::Tensor { return f(t); };
     }
   }
   Fn fn_;
@@ -78,9 +75,9 @@ class Hook {
 /// Which hook points to cache or hook: all, an explicit list, a regex, or any predicate.
 class NameFilter {
  public:
-  NameFilter() = default;                                    // every hook point
-  NameFilter(std::vector<std::string> names);                // NOLINT: exactly these (unknown names are errors)
-  NameFilter(std::initializer_list<const char*> names);      // NOLINT
+  NameFilter() = default;                                // every hook point
+  NameFilter(std::vector<std::string> names);            // NOLINT: exactly these (unknown names are errors)
+  NameFilter(std::initializer_list<const char*> names);  // NOLINT
   explicit NameFilter(std::function<bool(const std::string&)> predicate);
 
   bool matches(const std::string& name) const;

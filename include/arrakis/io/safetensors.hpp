@@ -17,9 +17,9 @@ namespace arrakis {
 /// One tensor's entry in a safetensors header.
 struct SafetensorsEntry {
   std::string name;
-  std::string dtype;              // as the file spells it: "F32", "BF16", "I64", ...
+  std::string dtype;  // as the file spells it: "F32", "BF16", "I64", ...
   std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;    // byte range within the data section
+  uint64_t begin = 0, end = 0;  // byte range within the data section
 };
 
 /// A safetensors file, memory-mapped and validated on open. Tensors view the mapping (no copy) when their bytes are
@@ -48,11 +48,11 @@ class SafetensorsFile {
  private:
   void parse();
   std::filesystem::path source_;
-  std::shared_ptr<void> owner_;         // keeps the bytes alive (a MappedFile, or a heap copy)
+  std::shared_ptr<void> owner_;  // keeps the bytes alive (a MappedFile, or a heap copy)
   std::byte* bytes_ = nullptr;
   std::size_t size_ = 0;
   std::size_t data_start_ = 0;
-  std::vector<SafetensorsEntry> entries_;              // sorted by begin
+  std::vector<SafetensorsEntry> entries_;  // sorted by begin
   std::map<std::string, std::size_t, std::less<>> index_;
   std::map<std::string, std::string> metadata_;
 };

@@ -20,8 +20,8 @@ namespace arrakis {
 /// Hugging Face's generic config field names; each family's own spelling (GPT-2's n_embd, GPT-Neo's num_layers ...)
 /// is applied for it. Unset fields take the family's Hugging Face defaults.
 struct HookedAutoConfig {
-  std::string name;   // the family: gpt2, gpt-neo, gpt-neox, llama, gemma, phi3, qwen2, mistral, stable-lm
-                      // (case, '-' and '_' do not matter; Hugging Face model_type values work too)
+  std::string name;  // the family: gpt2, gpt-neo, gpt-neox, llama, gemma, phi3, qwen2, mistral, stable-lm
+                     // (case, '-' and '_' do not matter; Hugging Face model_type values work too)
   std::optional<int64_t> vocab_size;
   std::optional<int64_t> hidden_size;
   std::optional<int64_t> intermediate_size;
@@ -36,8 +36,8 @@ struct HookedAutoConfig {
   /// Any other field of the family's config.json, under the family's own key ("rotary_pct", "sliding_window",
   /// "rope_scaling", "attention_types", "qk_layernorm", ...).
   nlohmann::json extra = nlohmann::json::object();
-  uint64_t seed = 0;                  // the random weights: normal(0, initializer_range) matrices, zero biases
-  double initializer_range = 0.02;    // Hugging Face's default for every supported family
+  uint64_t seed = 0;                // the random weights: normal(0, initializer_range) matrices, zero biases
+  double initializer_range = 0.02;  // Hugging Face's default for every supported family
 
   /// The config.json this describes (model_type and the family's key names), as Hugging Face would read it.
   nlohmann::json to_hf_json() const;

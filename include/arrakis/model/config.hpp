@@ -11,25 +11,25 @@
 namespace arrakis {
 
 enum class NormType {
-  None,           // no normalization (e.g. the grokking and induction models)
-  LayerNorm,      // centre, scale, then * w + b
-  LayerNormPre,   // centre and scale only (a LayerNorm whose weights were folded into the next layer)
-  RMSNorm,        // scale, then * w
-  RMSNormPre,     // scale only (folded RMSNorm)
-  RMSNormOnePlus, // scale, then * (1 + w) (Gemma)
+  None,            // no normalization (e.g. the grokking and induction models)
+  LayerNorm,       // centre, scale, then * w + b
+  LayerNormPre,    // centre and scale only (a LayerNorm whose weights were folded into the next layer)
+  RMSNorm,         // scale, then * w
+  RMSNormPre,      // scale only (folded RMSNorm)
+  RMSNormOnePlus,  // scale, then * (1 + w) (Gemma)
 };
 
 enum class Activation {
   Relu,
-  Gelu,           // exact erf GELU
-  GeluTanh,       // tanh approximation: GPT-2's gelu_new, gelu_pytorch_tanh, gelu_fast
+  Gelu,      // exact erf GELU
+  GeluTanh,  // tanh approximation: GPT-2's gelu_new, gelu_pytorch_tanh, gelu_fast
   Silu,
 };
 
 enum class PositionalEmbedding {
   None,
-  Learned,        // a W_pos table added to the embedding (GPT-2, GPT-Neo)
-  Rotary,         // rotary position embeddings applied to queries and keys
+  Learned,  // a W_pos table added to the embedding (GPT-2, GPT-Neo)
+  Rotary,   // rotary position embeddings applied to queries and keys
 };
 
 /// How rotary embeddings pair dimensions: NeoX rotates (x[i], x[i + d/2]); GPT-J rotates (x[2i], x[2i+1]).
@@ -47,43 +47,43 @@ struct RopeScaling {
   };
   Type type = Type::None;
   double factor = 1.0;
-  double low_freq_factor = 1.0, high_freq_factor = 4.0;   // Llama3
-  int64_t original_max_position_embeddings = 0;           // Llama3, LongRope, Yarn
-  int64_t max_position_embeddings = 0;                    // Dynamic, LongRope, Yarn
-  std::vector<double> short_factor, long_factor;          // LongRope, Yarn: one per rotary frequency
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // Llama3
+  int64_t original_max_position_embeddings = 0;          // Llama3, LongRope, Yarn
+  int64_t max_position_embeddings = 0;                   // Dynamic, LongRope, Yarn
+  std::vector<double> short_factor, long_factor;         // LongRope, Yarn: one per rotary frequency
 };
 
 struct ModelConfig {
-  std::string family = "custom";   // the adapter that produced it: "gpt2", "transformer_lens", ...
-  std::string model_name;          // for messages and records
+  std::string family = "custom";  // the adapter that produced it: "gpt2", "transformer_lens", ...
+  std::string model_name;         // for messages and records
 
   int64_t n_layers = 0;
   int64_t d_model = 0;
   int64_t n_heads = 0;
   int64_t d_head = 0;
-  int64_t n_kv_heads = 0;          // key/value heads (grouped-query attention); 0 means n_heads
-  int64_t d_mlp = 0;               // 0 for attention-only models
+  int64_t n_kv_heads = 0;  // key/value heads (grouped-query attention); 0 means n_heads
+  int64_t d_mlp = 0;       // 0 for attention-only models
   int64_t d_vocab = 0;
-  int64_t d_vocab_out = 0;         // 0 means d_vocab
-  int64_t n_ctx = 0;               // the longest sequence the model accepts
+  int64_t d_vocab_out = 0;  // 0 means d_vocab
+  int64_t n_ctx = 0;        // the longest sequence the model accepts
 
   NormType normalization = NormType::LayerNorm;
   double eps = 1e-5;
   Activation act_fn = Activation::GeluTanh;
   bool attn_only = false;
-  bool gated_mlp = false;          // act(x W_gate) * (x W_in), as SwiGLU / GeGLU
-  bool parallel_attn_mlp = false;  // attention and MLP both read resid_pre (GPT-J, NeoX)
+  bool gated_mlp = false;             // act(x W_gate) * (x W_in), as SwiGLU / GeGLU
+  bool parallel_attn_mlp = false;     // attention and MLP both read resid_pre (GPT-J, NeoX)
   bool parallel_shared_norm = false;  // with parallel_attn_mlp: the MLP reads ln1's output; there is no ln2
                                       // (StableLM 2 12B)
   NormType qk_norm = NormType::None;  // a per-head norm of queries and keys before rotary (StableLM qk_layernorm)
 
   PositionalEmbedding positional_embedding = PositionalEmbedding::Learned;
-  int64_t rotary_dim = 0;          // dimensions of each head that rotate (0 = all of d_head)
+  int64_t rotary_dim = 0;  // dimensions of each head that rotate (0 = all of d_head)
   double rotary_base = 10000.0;
   RotaryStyle rotary_style = RotaryStyle::NeoX;
   RopeScaling rope_scaling;
 
-  double attn_scale = 0.0;         // scores are divided by this; 0 means sqrt(d_head)
+  double attn_scale = 0.0;                       // scores are divided by this; 0 means sqrt(d_head)
   bool scale_attn_by_inverse_layer_idx = false;  // GPT-2 option: also divide by (layer + 1)
   /// Keys each layer's queries may see, counting the query itself: 0 = all earlier positions (global attention),
   /// w > 0 = the last w positions (local / sliding-window attention). Empty means global everywhere.

@@ -15,15 +15,15 @@ namespace arrakis {
 
 struct GenerateOptions {
   int64_t max_new_tokens = 32;
-  double temperature = 1.0;            // 0: greedy (argmax)
-  int64_t top_k = 0;                   // sample among the k most likely tokens (0: all)
-  double top_p = 1.0;                  // sample among the smallest set whose probability reaches top_p
-  uint64_t seed = 0;                   // sampling is reproducible for a seed
-  std::vector<int64_t> stop_tokens;    // a sequence ends after any of these
-  bool stop_at_eos = true;             // ...and after the tokenizer's end-of-sequence token
-  bool use_kv_cache = true;            // false: recompute the whole sequence at every step (for checking)
-  bool return_cache = false;           // also return the activation cache of the whole generated sequence
-  NameFilter cache_names;              // which hook points that cache holds (default: all)
+  double temperature = 1.0;          // 0: greedy (argmax)
+  int64_t top_k = 0;                 // sample among the k most likely tokens (0: all)
+  double top_p = 1.0;                // sample among the smallest set whose probability reaches top_p
+  uint64_t seed = 0;                 // sampling is reproducible for a seed
+  std::vector<int64_t> stop_tokens;  // a sequence ends after any of these
+  bool stop_at_eos = true;           // ...and after the tokenizer's end-of-sequence token
+  bool use_kv_cache = true;          // false: recompute the whole sequence at every step (for checking)
+  bool return_cache = false;         // also return the activation cache of the whole generated sequence
+  NameFilter cache_names;            // which hook points that cache holds (default: all)
   /// Called after each step with the new token of every sequence [batch].
   std::function<void(int64_t step, const torch::Tensor& new_tokens)> on_step;
 };
@@ -33,7 +33,7 @@ struct GenerateResult {
   torch::Tensor attention_mask;  // [batch, prompt + generated]: 0 on prompt padding
   int64_t prompt_length = 0;
   std::vector<int64_t> generated_lengths;  // new tokens of each sequence, its stop token included
-  ActivationCache cache;         // when return_cache
+  ActivationCache cache;                   // when return_cache
   /// Each sequence as text, prompt and continuation (special tokens, padding and the stop token left out, as
   /// TransformerLens' generate returns it), when the model has a tokenizer.
   std::vector<std::string> texts;

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "arrakis/hooks/activation_cache.hpp"
-#include "arrakis/hooks/hook_registry.hpp"
 #include "arrakis/hooks/hook_catalogue.hpp"
+#include "arrakis/hooks/hook_registry.hpp"
 #include "arrakis/model/config.hpp"
 #include "arrakis/model/kv_cache.hpp"
 #include "arrakis/model/weight_processing.hpp"
@@ -44,9 +44,9 @@ struct ForwardOptions {
 };
 
 struct CacheOptions {
-  bool detach = true;                     // store detached tensors (false: keep the autograd graph)
-  std::optional<torch::Device> device;    // move cached tensors here (e.g. the CPU while the model runs on a GPU)
-  std::optional<torch::Dtype> dtype;      // store floating activations in this dtype (e.g. half precision)
+  bool detach = true;                   // store detached tensors (false: keep the autograd graph)
+  std::optional<torch::Device> device;  // move cached tensors here (e.g. the CPU while the model runs on a GPU)
+  std::optional<torch::Dtype> dtype;    // store floating activations in this dtype (e.g. half precision)
 };
 
 using NamedHooks = std::vector<std::pair<std::string, Hook>>;

@@ -14,10 +14,10 @@
 namespace arrakis {
 
 struct LoadOptions {
-  torch::Dtype dtype = torch::kFloat32;   // float32 or bfloat16 (also float16, float64)
+  torch::Dtype dtype = torch::kFloat32;  // float32 or bfloat16 (also float16, float64)
   torch::Device device = torch::kCPU;
-  bool load_tokenizer = true;             // look for tokenizer files in the same folder
-  WeightProcessing processing;            // none by default: the weights as the checkpoint has them
+  bool load_tokenizer = true;   // look for tokenizer files in the same folder
+  WeightProcessing processing;  // none by default: the weights as the checkpoint has them
 };
 
 /// Loads the model in `dir`. Throws arrakis::Error naming the folder and what is wrong: no config.json, an

@@ -20,7 +20,7 @@ struct NormSemantics {
   bool present = false;  // false for NormType::None: the identity, no hook points
   bool centres = false;  // subtracts the mean first (LayerNorm, LNPre)
   NormGain gain = NormGain::None;
-  bool bias = false;     // adds b (LayerNorm; some LayerNorms leave it undefined)
+  bool bias = false;                 // adds b (LayerNorm; some LayerNorms leave it undefined)
   NormType folded = NormType::None;  // the kind fold_ln leaves behind
 };
 

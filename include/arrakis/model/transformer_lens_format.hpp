@@ -20,8 +20,8 @@ ModelConfig config_from_transformer_lens(const ConfigJson& config);
 nlohmann::json config_to_transformer_lens(const ModelConfig& config);
 /// Reads the state dict; arrakis::Error naming a missing tensor, a tensor of the wrong shape, or one the config has
 /// no place for (e.g. LayerNorm weights when normalization_type is null).
-ModelWeights weights_from_transformer_lens(const Checkpoint& checkpoint, const ModelConfig& config,
-                                           torch::Dtype dtype, torch::Device device);
+ModelWeights weights_from_transformer_lens(const Checkpoint& checkpoint, const ModelConfig& config, torch::Dtype dtype,
+                                           torch::Device device);
 /// Writes config.json and model.safetensors into `dir` (created if needed).
 void save_transformer_lens(const HookedTransformer& model, const std::filesystem::path& dir);
 

@@ -38,8 +38,8 @@ struct WeightProcessing {
 };
 
 struct WeightProcessingReport {
-  std::vector<std::string> applied;   // option names applied
-  std::vector<std::string> skipped;   // "option: why it does not apply to this model"
+  std::vector<std::string> applied;  // option names applied
+  std::vector<std::string> skipped;  // "option: why it does not apply to this model"
 };
 
 /// Applies `options` to `weights` (and updates `config`: folded norms become LNPre / RMSPre, a tied unembedding is

@@ -18,38 +18,38 @@
 namespace arrakis {
 
 struct NormWeights {
-  torch::Tensor w;   // [d_model]; undefined for norms without weights (None, *Pre)
-  torch::Tensor b;   // [d_model]; LayerNorm only
+  torch::Tensor w;  // [d_model]; undefined for norms without weights (None, *Pre)
+  torch::Tensor b;  // [d_model]; LayerNorm only
 };
 
 struct AttentionWeights {
-  torch::Tensor W_Q, W_K, W_V;   // [heads, d_model, d_head]  (W_K, W_V: n_kv_heads heads)
-  torch::Tensor W_O;             // [n_heads, d_head, d_model]
-  torch::Tensor b_Q, b_K, b_V;   // [heads, d_head] (zeros when the family has no biases)
-  torch::Tensor b_O;             // [d_model]
-  NormWeights q_norm, k_norm;    // per-head norms of q and k: [n_heads, d_head], [kv_heads, d_head] (qk_norm only)
+  torch::Tensor W_Q, W_K, W_V;  // [heads, d_model, d_head]  (W_K, W_V: n_kv_heads heads)
+  torch::Tensor W_O;            // [n_heads, d_head, d_model]
+  torch::Tensor b_Q, b_K, b_V;  // [heads, d_head] (zeros when the family has no biases)
+  torch::Tensor b_O;            // [d_model]
+  NormWeights q_norm, k_norm;   // per-head norms of q and k: [n_heads, d_head], [kv_heads, d_head] (qk_norm only)
 };
 
 struct MLPWeights {
-  torch::Tensor W_in, b_in;      // [d_model, d_mlp], [d_mlp]  (the linear branch of a gated MLP)
-  torch::Tensor W_gate;          // [d_model, d_mlp]  gated MLPs only: the branch through the activation (no bias,
-                                 // as in TransformerLens; no supported family has one)
-  torch::Tensor W_out, b_out;    // [d_mlp, d_model], [d_model]
+  torch::Tensor W_in, b_in;    // [d_model, d_mlp], [d_mlp]  (the linear branch of a gated MLP)
+  torch::Tensor W_gate;        // [d_model, d_mlp]  gated MLPs only: the branch through the activation (no bias,
+                               // as in TransformerLens; no supported family has one)
+  torch::Tensor W_out, b_out;  // [d_mlp, d_model], [d_model]
 };
 
 struct BlockWeights {
-  NormWeights ln1, ln2;          // no ln2 in attention-only models or when attention and MLP share ln1
+  NormWeights ln1, ln2;  // no ln2 in attention-only models or when attention and MLP share ln1
   AttentionWeights attn;
   MLPWeights mlp;
 };
 
 struct ModelWeights {
-  torch::Tensor W_E;             // [d_vocab, d_model]
-  torch::Tensor W_pos;           // [n_ctx, d_model]; learned positions only
+  torch::Tensor W_E;    // [d_vocab, d_model]
+  torch::Tensor W_pos;  // [n_ctx, d_model]; learned positions only
   std::vector<BlockWeights> blocks;
   NormWeights ln_final;
-  torch::Tensor W_U;             // [d_model, d_vocab_out]; a transposed view of W_E when the embeddings are tied
-  torch::Tensor b_U;             // [d_vocab_out]; undefined when the model has no unembedding bias (then zero)
+  torch::Tensor W_U;  // [d_model, d_vocab_out]; a transposed view of W_E when the embeddings are tied
+  torch::Tensor b_U;  // [d_vocab_out]; undefined when the model has no unembedding bias (then zero)
 
   /// Every parameter under its TransformerLens name ("embed.W_E", "blocks.0.attn.W_Q", ...), skipping undefined
   /// ones and, when the embeddings are tied, W_U (it is W_E).

@@ -2,8 +2,8 @@
 // Choosing OpenBLAS' kernels for this CPU at start-up. OpenBLAS 0.3.21 does not recognise some current CPUs and falls
 // back to generic SSE3 kernels (6x slower on an AVX-512 Xeon); a forced OPENBLAS_CORETYPE can be just as wrong. So
 // Arrakis reads the CPU's features, offers OpenBLAS the kernels they allow, verifies each against a float64
-// reference, times them, keeps the fastest, and remembers the decision per CPU model and BLAS build. docs/performance.md
-// describes the mechanism.
+// reference, times them, keeps the fastest, and remembers the decision per CPU model and BLAS build.
+// docs/performance.md describes the mechanism.
 #include <torch/types.h>
 
 #include <functional>
@@ -23,7 +23,7 @@ struct SgemmCheck {
   bool ok = false;
   double max_relative_error = 0;  // max |c - ref| / (|a| |b|) over the entries, ref summed in float64
   double tolerance = 0;
-  std::string detail;             // the first failing shape, when one fails
+  std::string detail;  // the first failing shape, when one fails
 };
 using Matmul = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>;
 /// Multiplies float32 matrices of awkward shapes (plain and transposed operands, so every packing path runs) with
@@ -55,8 +55,8 @@ struct KernelMeasurement {
   std::string core;       // the core OpenBLAS then used
   bool verified = false;
   double max_relative_error = 0;
-  double gflops = 0;      // sgemm 1024 x 768 x 3072, best of the timed rounds
-  std::string note;       // why it was not measured, when it was not
+  double gflops = 0;  // sgemm 1024 x 768 x 3072, best of the timed rounds
+  std::string note;   // why it was not measured, when it was not
   nlohmann::json to_json() const;
 };
 

@@ -13,14 +13,14 @@ const char* to_string(BlasKind kind);
 
 struct BlasLibrary {
   BlasKind kind = BlasKind::Unknown;
-  std::string path;      // the shared object defining sgemm_ (symbolic links resolved); empty when linked in
-  std::string version;   // "0.3.21"
-  std::string config;    // OpenBLAS: openblas_get_config() ("OpenBLAS 0.3.21 DYNAMIC_ARCH USE_OPENMP ...")
-  std::string core;      // OpenBLAS: the kernels in use now (openblas_get_corename())
-  bool dynamic_arch = false;   // OpenBLAS built with kernels for many CPUs, chosen at run time
+  std::string path;              // the shared object defining sgemm_ (symbolic links resolved); empty when linked in
+  std::string version;           // "0.3.21"
+  std::string config;            // OpenBLAS: openblas_get_config() ("OpenBLAS 0.3.21 DYNAMIC_ARCH USE_OPENMP ...")
+  std::string core;              // OpenBLAS: the kernels in use now (openblas_get_corename())
+  bool dynamic_arch = false;     // OpenBLAS built with kernels for many CPUs, chosen at run time
   bool can_switch_core = false;  // dynamic_arch and the entry points to re-run its choice are exported
-  bool openmp = false;   // OpenBLAS: threads through OpenMP (shares LibTorch's pool) rather than its own pthreads
-  int threads = 0;       // OpenBLAS: openblas_get_num_threads()
+  bool openmp = false;  // OpenBLAS: threads through OpenMP (shares LibTorch's pool) rather than its own pthreads
+  int threads = 0;      // OpenBLAS: openblas_get_num_threads()
 
   nlohmann::json to_json() const;
 };

@@ -25,11 +25,11 @@ struct CpuFeatures {
 };
 
 struct CpuInfo {
-  std::string architecture;   // "x86_64", "aarch64", ...
-  std::string vendor;         // "GenuineIntel", "AuthenticAMD" (x86 only)
-  std::string brand;          // "AMD EPYC 9R45", "Intel(R) Xeon(R) Platinum 8488C" (x86 only)
+  std::string architecture;                 // "x86_64", "aarch64", ...
+  std::string vendor;                       // "GenuineIntel", "AuthenticAMD" (x86 only)
+  std::string brand;                        // "AMD EPYC 9R45", "Intel(R) Xeon(R) Platinum 8488C" (x86 only)
   int family = 0, model = 0, stepping = 0;  // display family and model, as lscpu prints them
-  int logical_cpus = 0;       // usable by this process (its affinity mask)
+  int logical_cpus = 0;                     // usable by this process (its affinity mask)
   CpuFeatures features;
 
   bool is_amd() const { return vendor == "AuthenticAMD" || vendor == "HygonGenuine"; }

@@ -10,9 +10,9 @@
 namespace arrakis {
 
 struct CpuCacheStats {
-  int64_t in_use_bytes = 0;     // blocks held by tensors now
-  int64_t cached_bytes = 0;     // blocks freed and kept for reuse
-  int64_t cap_bytes = 0;        // the most kept (ARRAKIS_CPU_CACHE_MB; default a quarter of RAM)
+  int64_t in_use_bytes = 0;        // blocks held by tensors now
+  int64_t cached_bytes = 0;        // blocks freed and kept for reuse
+  int64_t cap_bytes = 0;           // the most kept (ARRAKIS_CPU_CACHE_MB; default a quarter of RAM)
   int64_t reused = 0, mapped = 0;  // allocations served from the cache / by mapping fresh memory
 };
 

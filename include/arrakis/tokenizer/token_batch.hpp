@@ -14,7 +14,7 @@ namespace arrakis {
 enum class PaddingSide { Right, Left };
 
 struct ToTokensOptions {
-  bool prepend_bos = true;                    // TransformerLens' default
+  bool prepend_bos = true;  // TransformerLens' default
   PaddingSide padding_side = PaddingSide::Right;
 };
 
@@ -26,7 +26,8 @@ struct TokenBatch {
 
 /// Tokenizes each text (BOS first if asked and the tokenizer has one) and pads to the longest with the pad id
 /// (the tokenizer's pad, else its eos, else 0).
-TokenBatch to_tokens(const Tokenizer& tokenizer, std::span<const std::string> texts, const ToTokensOptions& options = {});
+TokenBatch to_tokens(const Tokenizer& tokenizer, std::span<const std::string> texts,
+                     const ToTokensOptions& options = {});
 TokenBatch to_tokens(const Tokenizer& tokenizer, std::string_view text, const ToTokensOptions& options = {});
 
 /// The text of a 1-D tensor of ids.

@@ -12,7 +12,7 @@ ModelConfig gpt2_config(const ConfigJson& j) {
   ModelConfig c;
   c.family = "gpt2";
   c.model_name = j.get_string("_name_or_path", "");
-  c.n_layers = j.get_int("n_layer", 12);   // defaults: GPT2Config's (GPT-2 small)
+  c.n_layers = j.get_int("n_layer", 12);  // defaults: GPT2Config's (GPT-2 small)
   c.d_model = j.get_int("n_embd", 768);
   c.n_heads = j.get_int("n_head", 12);
   if (c.d_model % c.n_heads != 0) j.fail(fmt::format("n_embd {} is not a multiple of n_head {}", c.d_model, c.n_heads));
@@ -65,7 +65,8 @@ ModelWeights gpt2_weights(WeightReader& r, const ModelConfig& c, const ConfigJso
     w.blocks.push_back(std::move(blk));
   }
   w.ln_final = norm(p + "ln_f");
-  if (!c.tie_word_embeddings) w.W_U = r.take("lm_head.weight", {c.d_vocab, d}).t();
+  if (!c.tie_word_embeddings)
+    w.W_U = r.take("lm_head.weight", {c.d_vocab, d}).t();
   else {
     r.skip("lm_head.weight");  // some checkpoints store the tied copy anyway
     w.W_U = w.W_E.t();

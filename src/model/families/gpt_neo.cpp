@@ -94,7 +94,9 @@ ModelWeights gpt_neo_weights(WeightReader& r, const ModelConfig& c, const Config
 ModelFamily gpt_neo_family() {
   return {"gpt-neo",
           {"gpt_neo"},
-          {{"num_hidden_layers", "num_layers"}, {"num_attention_heads", "num_heads"}, {"hidden_act", "activation_function"}},
+          {{"num_hidden_layers", "num_layers"},
+           {"num_attention_heads", "num_heads"},
+           {"hidden_act", "activation_function"}},
           gpt_neo_config,
           gpt_neo_weights};
 }

@@ -85,6 +85,8 @@ ModelWeights gpt_neox_weights(WeightReader& r, const ModelConfig& c, const Confi
 
 }  // namespace
 
-ModelFamily gpt_neox_family() { return {"gpt-neox", {"gpt_neox"}, {{"rope_theta", "rotary_emb_base"}}, gpt_neox_config, gpt_neox_weights}; }
+ModelFamily gpt_neox_family() {
+  return {"gpt-neox", {"gpt_neox"}, {{"rope_theta", "rotary_emb_base"}}, gpt_neox_config, gpt_neox_weights};
+}
 
 }  // namespace arrakis

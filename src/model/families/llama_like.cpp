@@ -95,10 +95,10 @@ ModelWeights llama_like_weights(WeightReader& r, const ModelConfig& c, const Lla
     if (!c.parallel_shared_norm) blk.ln2 = read_norm(r, c, b + "post_attention_layernorm");
     auto& a = blk.attn;
     a.W_Q = heads_in_from_linear(r.take(b + "self_attn.q_proj.weight", {h * e, d}, "heads x head_dim, hidden"), h, e);
-    a.W_K = heads_in_from_linear(r.take(b + "self_attn.k_proj.weight", {kv * e, d}, "kv heads x head_dim, hidden"),
-                                 kv, e);
-    a.W_V = heads_in_from_linear(r.take(b + "self_attn.v_proj.weight", {kv * e, d}, "kv heads x head_dim, hidden"),
-                                 kv, e);
+    a.W_K =
+        heads_in_from_linear(r.take(b + "self_attn.k_proj.weight", {kv * e, d}, "kv heads x head_dim, hidden"), kv, e);
+    a.W_V =
+        heads_in_from_linear(r.take(b + "self_attn.v_proj.weight", {kv * e, d}, "kv heads x head_dim, hidden"), kv, e);
     a.W_O = heads_out_from_linear(r.take(b + "self_attn.o_proj.weight", {d, h * e}), h, e);
     a.b_Q = t.qkv_bias ? heads_bias(r.take(b + "self_attn.q_proj.bias", {h * e}), h, e) : r.zeros({h, e});
     a.b_K = t.qkv_bias ? heads_bias(r.take(b + "self_attn.k_proj.bias", {kv * e}), kv, e) : r.zeros({kv, e});

@@ -5,11 +5,20 @@
 namespace arrakis {
 
 ModelFamily mistral_family() {
-  static const LlamaLikeDefaults defaults{.vocab_size = 32000, .hidden_size = 4096, .intermediate_size = 14336,
-                                          .num_hidden_layers = 32, .num_attention_heads = 32, .num_key_value_heads = 8, 
-                                          .max_position_embeddings = 4096 * 32, .norm_eps = 1e-6,
-                                          .tie_word_embeddings = false, .rope_theta = 10000.0, .hidden_act = "silu"};
-  return {"mistral", {"mistral"}, {},
+  static const LlamaLikeDefaults defaults{.vocab_size = 32000,
+                                          .hidden_size = 4096,
+                                          .intermediate_size = 14336,
+                                          .num_hidden_layers = 32,
+                                          .num_attention_heads = 32,
+                                          .num_key_value_heads = 8,
+                                          .max_position_embeddings = 4096 * 32,
+                                          .norm_eps = 1e-6,
+                                          .tie_word_embeddings = false,
+                                          .rope_theta = 10000.0,
+                                          .hidden_act = "silu"};
+  return {"mistral",
+          {"mistral"},
+          {},
           [](const ConfigJson& j) {
             auto c = llama_like_config(j, "mistral", defaults);
             // Absent: the config class's default (4096); null: full attention.

@@ -19,8 +19,8 @@ ModelFamily stablelm_family();
 
 const std::vector<ModelFamily>& model_families() {
   static const std::vector<ModelFamily> families = {gpt2_family(),  gpt_neo_family(), gpt_neox_family(),
-                                                     llama_family(), gemma_family(),   phi3_family(),
-                                                     qwen2_family(), mistral_family(), stablelm_family()};
+                                                    llama_family(), gemma_family(),   phi3_family(),
+                                                    qwen2_family(), mistral_family(), stablelm_family()};
   return families;
 }
 
@@ -32,9 +32,10 @@ const ModelFamily& family_for_model_type(const std::string& model_type, const st
     if (family.name == model_type) return family;
     supported += (supported.empty() ? "" : ", ") + family.name;
   }
-  throw Error(fmt::format("{}: model_type '{}' is not a supported family (supported: {}; or a TransformerLens-format "
-                          "config.json)",
-                          source, model_type, supported));
+  throw Error(
+      fmt::format("{}: model_type '{}' is not a supported family (supported: {}; or a TransformerLens-format "
+                  "config.json)",
+                  source, model_type, supported));
 }
 
 }  // namespace arrakis

@@ -15,8 +15,8 @@
 namespace arrakis {
 
 struct ModelFamily {
-  std::string name;                       // "gpt2", "gpt-neox", "stable-lm", ...
-  std::vector<std::string> model_types;   // config.json "model_type" values it reads
+  std::string name;                      // "gpt2", "gpt-neox", "stable-lm", ...
+  std::vector<std::string> model_types;  // config.json "model_type" values it reads
   /// Hugging Face's generic field names -> this family's config keys where they differ (GPT-2's "n_embd" for
   /// "hidden_size"), as the family's PretrainedConfig.attribute_map says.
   std::map<std::string, std::string> attribute_map;

@@ -10,10 +10,16 @@ namespace arrakis {
 namespace {
 
 ModelConfig phi3_config(const ConfigJson& j) {
-  static const LlamaLikeDefaults defaults{.vocab_size = 32064, .hidden_size = 3072, .intermediate_size = 8192,
-                                          .num_hidden_layers = 32, .num_attention_heads = 32, 
-                                          .max_position_embeddings = 4096, .norm_eps = 1e-5,
-                                          .tie_word_embeddings = false, .rope_theta = 10000.0, .hidden_act = "silu"};
+  static const LlamaLikeDefaults defaults{.vocab_size = 32064,
+                                          .hidden_size = 3072,
+                                          .intermediate_size = 8192,
+                                          .num_hidden_layers = 32,
+                                          .num_attention_heads = 32,
+                                          .max_position_embeddings = 4096,
+                                          .norm_eps = 1e-5,
+                                          .tie_word_embeddings = false,
+                                          .rope_theta = 10000.0,
+                                          .hidden_act = "silu"};
   auto c = llama_like_config(j, "phi3", defaults);
   c.rope_scaling = rope_scaling_from_hf(j, c.n_ctx, j.get_int("original_max_position_embeddings", 4096));
   if (j.has("sliding_window")) c.attn_windows.assign(c.n_layers, j.get_int("sliding_window") + 1);
@@ -30,7 +36,8 @@ ModelWeights phi3_weights(WeightReader& r, const ModelConfig& c, const ConfigJso
     BlockWeights blk;
     blk.ln1 = read_norm(r, c, b + "input_layernorm");
     blk.ln2 = read_norm(r, c, b + "post_attention_layernorm");
-    auto qkv = r.take(b + "self_attn.qkv_proj.weight", {(h + 2 * kv) * e, d}, "(heads + 2 kv heads) x head_dim, hidden");
+    auto qkv =
+        r.take(b + "self_attn.qkv_proj.weight", {(h + 2 * kv) * e, d}, "(heads + 2 kv heads) x head_dim, hidden");
     auto& a = blk.attn;
     a.W_Q = heads_in_from_linear(qkv.narrow(0, 0, h * e), h, e);
     a.W_K = heads_in_from_linear(qkv.narrow(0, h * e, kv * e), kv, e);

@@ -5,11 +5,20 @@
 namespace arrakis {
 
 ModelFamily qwen2_family() {
-  static const LlamaLikeDefaults defaults{.vocab_size = 151936, .hidden_size = 4096, .intermediate_size = 22016,
-                                          .num_hidden_layers = 32, .num_attention_heads = 32, .num_key_value_heads = 32, 
-                                          .max_position_embeddings = 32768, .norm_eps = 1e-6,
-                                          .tie_word_embeddings = false, .rope_theta = 10000.0, .hidden_act = "silu"};
-  return {"qwen2", {"qwen2"}, {},
+  static const LlamaLikeDefaults defaults{.vocab_size = 151936,
+                                          .hidden_size = 4096,
+                                          .intermediate_size = 22016,
+                                          .num_hidden_layers = 32,
+                                          .num_attention_heads = 32,
+                                          .num_key_value_heads = 32,
+                                          .max_position_embeddings = 32768,
+                                          .norm_eps = 1e-6,
+                                          .tie_word_embeddings = false,
+                                          .rope_theta = 10000.0,
+                                          .hidden_act = "silu"};
+  return {"qwen2",
+          {"qwen2"},
+          {},
           [](const ConfigJson& j) {
             auto c = llama_like_config(j, "qwen2", defaults);
             if (j.get_bool("use_sliding_window", false)) {

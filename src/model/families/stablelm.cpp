@@ -10,10 +10,17 @@ namespace arrakis {
 namespace {
 
 ModelConfig stablelm_config(const ConfigJson& j) {
-  static const LlamaLikeDefaults defaults{.vocab_size = 50304, .hidden_size = 2560, .intermediate_size = 6912,
-                                          .num_hidden_layers = 32, .num_attention_heads = 32, .num_key_value_heads = 32, 
-                                          .max_position_embeddings = 4096, .norm_eps = 1e-5,
-                                          .tie_word_embeddings = false, .rope_theta = 10000.0, .hidden_act = "silu"};
+  static const LlamaLikeDefaults defaults{.vocab_size = 50304,
+                                          .hidden_size = 2560,
+                                          .intermediate_size = 6912,
+                                          .num_hidden_layers = 32,
+                                          .num_attention_heads = 32,
+                                          .num_key_value_heads = 32,
+                                          .max_position_embeddings = 4096,
+                                          .norm_eps = 1e-5,
+                                          .tie_word_embeddings = false,
+                                          .rope_theta = 10000.0,
+                                          .hidden_act = "silu"};
   auto c = llama_like_config(j, "stable-lm", defaults, "layer_norm_eps");
   c.normalization = NormType::LayerNorm;
   c.rotary_dim = static_cast<int64_t>(j.get_double("partial_rotary_factor", 0.25) * static_cast<double>(c.d_head));

@@ -54,9 +54,10 @@ void WeightReader::check_all_used(const std::function<bool(const std::string&)>&
     unused.resize(8);
     unused.push_back(fmt::format("... and {} more", more));
   }
-  throw Error(fmt::format("checkpoint {} holds tensors this model's config has no place for: {} (does config.json "
-                          "match the weights?)",
-                          checkpoint_.describe(), fmt::join(unused, ", ")));
+  throw Error(
+      fmt::format("checkpoint {} holds tensors this model's config has no place for: {} (does config.json "
+                  "match the weights?)",
+                  checkpoint_.describe(), fmt::join(unused, ", ")));
 }
 
 }  // namespace arrakis

@@ -21,7 +21,8 @@ class WeightReader {
   /// or its shape differs (saying which config fields the expected shape comes from, via `why`).
   torch::Tensor take(const std::string& name, const std::vector<int64_t>& shape, const std::string& why = {});
   /// As take(), or an undefined tensor when absent.
-  torch::Tensor take_if_present(const std::string& name, const std::vector<int64_t>& shape, const std::string& why = {});
+  torch::Tensor take_if_present(const std::string& name, const std::vector<int64_t>& shape,
+                                const std::string& why = {});
   /// Zeros for a bias the checkpoint does not have (the TransformerLens convention: every bias exists).
   torch::Tensor zeros(const std::vector<int64_t>& shape) const;
   /// arrakis::Error "checkpoint X: tensor 'name': what".

@@ -70,15 +70,16 @@ Llama2cModel load_llama2c(const fs::path& path, torch::Dtype dtype, torch::Devic
   if (!header) throw Error(fmt::format("{}: too short for a llama2.c checkpoint header", path.string()));
   const Header& h = *header;
   if (!h.plausible())
-    throw Error(fmt::format("{}: implausible llama2.c header (dim {}, hidden_dim {}, n_layers {}, n_heads {}, "
-                            "n_kv_heads {}, vocab_size {}, seq_len {})",
-                            path.string(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab_size,
-                            h.seq_len));
+    throw Error(
+        fmt::format("{}: implausible llama2.c header (dim {}, hidden_dim {}, n_layers {}, n_heads {}, "
+                    "n_kv_heads {}, vocab_size {}, seq_len {})",
+                    path.string(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab_size, h.seq_len));
   const uint64_t expected_bytes = 28 + 4 * static_cast<uint64_t>(h.expected_floats());
   if (fs::file_size(path) != expected_bytes)
-    throw Error(fmt::format("{}: {} bytes, but a llama2.c checkpoint with this header has {} (truncated, or not the "
-                            "legacy version-0 format?)",
-                            path.string(), fs::file_size(path), expected_bytes));
+    throw Error(
+        fmt::format("{}: {} bytes, but a llama2.c checkpoint with this header has {} (truncated, or not the "
+                    "legacy version-0 format?)",
+                    path.string(), fs::file_size(path), expected_bytes));
 
   ModelConfig c;
   c.family = "llama";
@@ -108,8 +109,9 @@ Llama2cModel load_llama2c(const fs::path& path, torch::Dtype dtype, torch::Devic
     int64_t n = 1;
     for (auto s : shape) n *= s;
     auto keep = file;
-    auto t = torch::from_blob(const_cast<float*>(cursor), shape, [keep](void*) mutable { keep.reset(); },
-                              torch::TensorOptions().dtype(torch::kFloat32));
+    auto t = torch::from_blob(
+        const_cast<float*>(cursor), shape, [keep](void*) mutable { keep.reset(); },
+        torch::TensorOptions().dtype(torch::kFloat32));
     cursor += n;
     return t;
   };

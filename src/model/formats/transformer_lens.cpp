@@ -35,17 +35,26 @@ ModelConfig config_from_transformer_lens(const ConfigJson& j) {
   if (!c.attn_only) c.act_fn = activation_from_hf(j.get_string("act_fn"), j, "act_fn");
 
   const std::string norm = j.get_string("normalization_type", "");
-  if (norm.empty()) c.normalization = NormType::None;
-  else if (norm == "LN") c.normalization = NormType::LayerNorm;
-  else if (norm == "LNPre") c.normalization = NormType::LayerNormPre;
-  else if (norm == "RMS") c.normalization = NormType::RMSNorm;
-  else if (norm == "RMSPre") c.normalization = NormType::RMSNormPre;
-  else j.fail(fmt::format("normalization_type '{}' is not supported (null, LN, LNPre, RMS, RMSPre)", norm));
+  if (norm.empty())
+    c.normalization = NormType::None;
+  else if (norm == "LN")
+    c.normalization = NormType::LayerNorm;
+  else if (norm == "LNPre")
+    c.normalization = NormType::LayerNormPre;
+  else if (norm == "RMS")
+    c.normalization = NormType::RMSNorm;
+  else if (norm == "RMSPre")
+    c.normalization = NormType::RMSNormPre;
+  else
+    j.fail(fmt::format("normalization_type '{}' is not supported (null, LN, LNPre, RMS, RMSPre)", norm));
 
   const std::string pos = j.get_string("positional_embedding_type", "standard");
-  if (pos == "standard") c.positional_embedding = PositionalEmbedding::Learned;
-  else if (pos == "rotary") c.positional_embedding = PositionalEmbedding::Rotary;
-  else j.fail(fmt::format("positional_embedding_type '{}' is not supported (standard, rotary)", pos));
+  if (pos == "standard")
+    c.positional_embedding = PositionalEmbedding::Learned;
+  else if (pos == "rotary")
+    c.positional_embedding = PositionalEmbedding::Rotary;
+  else
+    j.fail(fmt::format("positional_embedding_type '{}' is not supported (standard, rotary)", pos));
   c.rotary_dim = j.get_int("rotary_dim", 0);
   c.rotary_base = j.get_double("rotary_base", 10000.0);
   if (j.get_bool("rotary_adjacent_pairs", false)) c.rotary_style = RotaryStyle::GPTJ;
@@ -163,8 +172,10 @@ ModelWeights weights_from_transformer_lens(const Checkpoint& checkpoint, const M
     w.blocks.push_back(std::move(blk));
   }
   w.ln_final = norm("ln_final");
-  if (c.tie_word_embeddings && !r.has("unembed.W_U")) w.W_U = w.W_E.t();
-  else w.W_U = r.take("unembed.W_U", {d, c.vocab_out()}, "d_model x d_vocab_out");
+  if (c.tie_word_embeddings && !r.has("unembed.W_U"))
+    w.W_U = w.W_E.t();
+  else
+    w.W_U = r.take("unembed.W_U", {d, c.vocab_out()}, "d_model x d_vocab_out");
   w.b_U = r.take_if_present("unembed.b_U", {c.vocab_out()});
   // TransformerLens state dicts also carry buffers (causal masks, IGNORE, rotary tables) that are recomputed here.
   r.check_all_used([](const std::string& n) {

@@ -15,10 +15,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/added_tokens/token_trie.hpp"
 #include "tokenizer/function_ref.hpp"
 #include "tokenizer/normalizers/normalizer.hpp"
 #include "tokenizer/string_map.hpp"
-#include "tokenizer/added_tokens/token_trie.hpp"
 
 namespace arrakis::tok {
 

@@ -6,8 +6,8 @@
 #include "tokenizer/decoders/byte_level_decoder.hpp"
 #include "tokenizer/decoders/fuse_decoder.hpp"
 #include "tokenizer/decoders/metaspace_decoder.hpp"
-#include "tokenizer/normalizers/replace.hpp"
 #include "tokenizer/decoders/strip_decoder.hpp"
+#include "tokenizer/normalizers/replace.hpp"
 #include "tokenizer/utf8.hpp"
 
 namespace arrakis::tok {

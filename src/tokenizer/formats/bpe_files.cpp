@@ -6,9 +6,9 @@
 
 #include "arrakis/error.hpp"
 #include "tokenizer/decoders/byte_level_decoder.hpp"
-#include "tokenizer/pre_tokenizers/byte_level_pre_tokenizer.hpp"
 #include "tokenizer/formats/json_file.hpp"
 #include "tokenizer/formats/tokenizer_config.hpp"
+#include "tokenizer/pre_tokenizers/byte_level_pre_tokenizer.hpp"
 
 namespace arrakis::tok {
 

@@ -29,7 +29,6 @@ void read_special_tokens(const Json& json, const JsonPlace& place, TokenizerConf
     if (const auto it = json.find(key); it != json.end()) *slot = read_mention(*it, place / key);
 }
 
-
 }  // namespace
 
 AddedToken read_added_token(const Json& value, std::int64_t id, const JsonPlace& place) {

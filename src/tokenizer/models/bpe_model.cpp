@@ -77,7 +77,7 @@ BpeModel::BpeModel(Vocabulary vocabulary, const std::vector<MergeRule>& merges, 
 }
 
 std::string_view BpeModel::char_spelling(std::string_view word, std::size_t begin, std::size_t end,
-                                        std::string& buffer) const {
+                                         std::string& buffer) const {
   const std::string_view ch = word.substr(begin, end - begin);
   const bool prefixed = begin > 0 && !options_.continuing_subword_prefix.empty();
   const bool suffixed = end == word.size() && !options_.end_of_word_suffix.empty();

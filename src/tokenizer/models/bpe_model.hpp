@@ -71,8 +71,7 @@ class BpeModel final : public Model {
                        const std::vector<std::int32_t>& starts, std::vector<std::int64_t>& ids) const;
   /// The vocabulary spelling of the character word[begin, end): with the continuing-subword prefix when it is not
   /// first, the end-of-word suffix when it is last (in `buffer` when either applies).
-  std::string_view char_spelling(std::string_view word, std::size_t begin, std::size_t end,
-                                 std::string& buffer) const;
+  std::string_view char_spelling(std::string_view word, std::size_t begin, std::size_t end, std::string& buffer) const;
   std::optional<std::int64_t> char_token(std::string_view spelling) const;
   /// Merges `symbols` in place as far as the merges allow.
   void merge(std::vector<std::int64_t>& symbols) const;

@@ -6,8 +6,7 @@ Replacement replacement_from_json(const Json& spec, const JsonPlace& place) {
   Replacement replacement{pattern_from_json(require(spec, "pattern", place), place / "pattern"),
                           as_string(require(spec, "content", place), place / "content")};
   if (replacement.pattern.is_regex() && replacement.content.find('$') != std::string::npos)
-    (place / "content")
-        .fail("group references (\"$...\") in the content of a regex Replace are not supported");
+    (place / "content").fail("group references (\"$...\") in the content of a regex Replace are not supported");
   return replacement;
 }
 

@@ -15,14 +15,10 @@ namespace {
 
 const icu::Normalizer2* instance(UnicodeForm form, UErrorCode& status) {
   switch (form) {
-    case UnicodeForm::NFC:
-      return icu::Normalizer2::getNFCInstance(status);
-    case UnicodeForm::NFD:
-      return icu::Normalizer2::getNFDInstance(status);
-    case UnicodeForm::NFKC:
-      return icu::Normalizer2::getNFKCInstance(status);
-    case UnicodeForm::NFKD:
-      return icu::Normalizer2::getNFKDInstance(status);
+    case UnicodeForm::NFC: return icu::Normalizer2::getNFCInstance(status);
+    case UnicodeForm::NFD: return icu::Normalizer2::getNFDInstance(status);
+    case UnicodeForm::NFKC: return icu::Normalizer2::getNFKCInstance(status);
+    case UnicodeForm::NFKD: return icu::Normalizer2::getNFKDInstance(status);
   }
   return nullptr;
 }

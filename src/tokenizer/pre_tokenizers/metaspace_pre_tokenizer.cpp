@@ -35,8 +35,8 @@ void MetaspacePreTokenizer::split(std::string_view text, bool at_start, PieceSin
   const std::string& mark = options_.replacement;
   std::string spelled;
   spelled.reserve(text.size() + 16);
-  const bool prepend = options_.prepend_scheme == PrependScheme::Always ||
-                       (options_.prepend_scheme == PrependScheme::First && at_start);
+  const bool prepend =
+      options_.prepend_scheme == PrependScheme::Always || (options_.prepend_scheme == PrependScheme::First && at_start);
   if (prepend && !text.starts_with(' ') && !text.starts_with(mark)) spelled += mark;
   for (const char c : text) {
     if (c == ' ')

@@ -6,8 +6,8 @@
 #include <string_view>
 #include <variant>
 
-#include "tokenizer/function_ref.hpp"
 #include "tokenizer/formats/json_file.hpp"
+#include "tokenizer/function_ref.hpp"
 #include "tokenizer/pre_tokenizers/regex.hpp"
 
 namespace arrakis::tok {

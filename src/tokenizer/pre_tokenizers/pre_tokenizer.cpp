@@ -49,8 +49,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const JsonPla
   if (type == "Digits")
     return std::make_unique<SplitPreTokenizer>(
         Pattern::regex(kNumeric),
-        get_bool(spec, "individual_digits", false, place) ? SplitBehavior::Isolated : SplitBehavior::Contiguous,
-        false);
+        get_bool(spec, "individual_digits", false, place) ? SplitBehavior::Isolated : SplitBehavior::Contiguous, false);
   if (type == "Punctuation") {
     const auto behavior = spec.contains("behavior") && !spec.at("behavior").is_null()
                               ? split_behavior_from_json(spec.at("behavior"), place / "behavior")

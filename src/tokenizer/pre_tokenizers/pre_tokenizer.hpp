@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tokenizer/function_ref.hpp"
 #include "tokenizer/formats/json_file.hpp"
+#include "tokenizer/function_ref.hpp"
 
 namespace arrakis::tok {
 

@@ -78,9 +78,7 @@ void SplitPreTokenizer::split(std::string_view text, bool at_start, PieceSink em
       for (const Segment& s : segments)
         if (!s.delimiter) push(s);
       break;
-    case SplitBehavior::Isolated:
-      out = segments.size();
-      break;
+    case SplitBehavior::Isolated: out = segments.size(); break;
     case SplitBehavior::Contiguous: {
       bool previous_delimiter = false;
       for (std::size_t i = 0; i < segments.size(); ++i) {
@@ -123,8 +121,7 @@ void SplitPreTokenizer::split(std::string_view text, bool at_start, PieceSink em
   }
   for (std::size_t i = 0; i < out; ++i) {
     const Segment& piece = segments[i];
-    if (piece.end > piece.begin)
-      emit(text.substr(piece.begin, piece.end - piece.begin), at_start && piece.begin == 0);
+    if (piece.end > piece.begin) emit(text.substr(piece.begin, piece.end - piece.begin), at_start && piece.begin == 0);
   }
 }
 
