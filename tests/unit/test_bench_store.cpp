@@ -205,8 +205,11 @@ TEST(BenchTools, BuiltInsAreRegisteredUsersAddTheirOwnAndUnknownNamesListTheRegi
   EXPECT_NE(message.find("tool 'counter' is a"), std::string::npos) << message;
 
   // A logged experiment using a tool records the caller's arguments only, and the tool in its source.
-  auto tracked = ARRAKIS_TOOL_EXPERIMENT(bench, "count", "counter", (CountingTool & counter, int by),
+  // Not formatted: clang-format reads the parameter list as a product and would respace the captured source.
+  // clang-format off
+  auto tracked = ARRAKIS_TOOL_EXPERIMENT(bench, "count", "counter", (CountingTool& counter, int by),
                                          { return counter.uses += by; });
+  // clang-format on
   EXPECT_EQ(tracked(10), 15);
   auto run = bench.last_run();
   EXPECT_EQ(run.arguments, nlohmann::json({{"by", 10}}));
