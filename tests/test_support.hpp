@@ -51,6 +51,18 @@ inline CliResult run_cli(const std::string& arguments, bool merge_stderr = true)
   return result;
 }
 
+/// The process's peak resident memory so far (VmHWM), in bytes; 0 where /proc is absent.
+inline long long peak_rss_bytes() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  if (!status) return 0;
+  char line[256];
+  long long kib = 0;
+  while (std::fgets(line, sizeof line, status))
+    if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
+  std::fclose(status);
+  return kib * 1024;
+}
+
 /// Largest absolute difference (as a double) of two tensors of the same shape.
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   EXPECT_EQ(a.sizes(), b.sizes());

@@ -15,6 +15,7 @@
 #include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
 #include "cli/token_input.hpp"
+#include "cli/validators.hpp"
 
 namespace arrakis::cli {
 namespace {
@@ -143,7 +144,7 @@ void register_attribute(CLI::App& app) {
                   "are token ids or single-token texts")
       ->required();
   cmd->add_option("--neurons", args->top_neurons, "Also list the N neurons with the largest attribution")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in(0, kMaxCount));
   add_output_options(cmd, args->output,
                      {.out = "Write the per-prompt attributions to this .safetensors file",
                       .plot = "Write heatmaps to this self-contained .html file"});

@@ -9,6 +9,7 @@
 #include "arrakis/benchmarks/load_benchmark.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
+#include "cli/validators.hpp"
 
 namespace arrakis::cli {
 
@@ -29,7 +30,7 @@ void register_bench(CLI::App& app) {
     cmd->add_option("--vocab", options->d_vocab, "Vocabulary (default 50257)");
     cmd->add_option("--batch", options->batch, "Sequences (default 8)");
     cmd->add_option("--seq", options->seq, "Tokens per sequence (default 128)");
-    cmd->add_option("--repeats", options->repeats, "Timed rounds (default 7)")->check(CLI::PositiveNumber);
+    cmd->add_option("--repeats", options->repeats, "Timed rounds (default 7)")->check(integer_in(1, 1000));
   };
   auto* forward = bench->add_subcommand("forward",
                                         "Forward and run_with_cache on a GPT-2-small-shaped model, "

@@ -6,25 +6,25 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <string_view>
 
 #include "arrakis/error.hpp"
 #include "arrakis/experiments/experiment_results.hpp"
 #include "arrakis/experiments/experiment_source.hpp"
 #include "arrakis/experiments/experiment_store.hpp"
 #include "cli/commands.hpp"
+#include "cli/terminal_text.hpp"
 
 namespace arrakis::cli {
 namespace {
 
-// Reading never creates a database: a folder without one is an error that says how to make one.
-ExperimentStore open_existing(const std::string& save_dir) {
-  auto path = std::filesystem::path(save_dir) / "experiments.sqlite";
-  if (!std::filesystem::exists(path))
-    throw Error(
-        fmt::format("no experiment database in {} (expected {}); run `arrakis demo --save-dir {}` or log an "
-                    "experiment with an InterpretabilityBench first",
-                    save_dir, path.string(), save_dir));
-  return ExperimentStore(save_dir);
+// Reading never creates or changes a database: the store is opened read-only.
+ExperimentStore open_existing(const std::string& save_dir) { return ExperimentStore(save_dir, StoreAccess::ReadOnly); }
+
+// Every line printed from the store goes through terminal_safe: names, results and sources come from files.
+template <class... Args>
+void print(fmt::format_string<Args...> format, Args&&... args) {
+  std::cout << terminal_safe(fmt::format(format, std::forward<Args>(args)...));
 }
 
 std::string compact(const nlohmann::json& value, std::size_t width) {
@@ -33,25 +33,25 @@ std::string compact(const nlohmann::json& value, std::size_t width) {
 }
 
 void print_run(const RunRecord& run) {
-  fmt::print("run {} of {} (version {})\n", run.id, run.experiment, run.version.substr(0, 12));
-  fmt::print("  status          {}{}\n", run.status, run.error.empty() ? "" : ": " + run.error);
-  fmt::print("  started         {}\n  ended           {}\n  duration        {:.3f} s\n", run.started_at,
-             run.ended_at.empty() ? "-" : run.ended_at, run.duration_s);
-  fmt::print("  seed            {}\n  library         arrakis {}\n  process         {}\n", run.seed,
-             run.library_version, run.pid);
+  print("run {} of {} (version {})\n", run.id, run.experiment, run.version.substr(0, 12));
+  print("  status          {}{}\n", run.status, run.error.empty() ? "" : ": " + run.error);
+  print("  started         {}\n  ended           {}\n  duration        {:.3f} s\n", run.started_at,
+        run.ended_at.empty() ? "-" : run.ended_at, run.duration_s);
+  print("  seed            {}\n  library         arrakis {}\n  process         {}\n", run.seed, run.library_version,
+        run.pid);
   if (run.model.is_object())
-    fmt::print("  model           {} ({}, {} parameters, weights sha256 {})\n", run.model.value("name", ""),
-               run.model.value("family", ""), run.model.value("parameters", 0),
-               run.model.value("weights_sha256", "").substr(0, 16));
-  fmt::print("  arguments       {}\n", run.arguments.dump());
-  fmt::print("  results\n");
+    print("  model           {} ({}, {} parameters, weights sha256 {})\n", run.model.value("name", ""),
+          run.model.value("family", ""), run.model.value("parameters", 0),
+          run.model.value("weights_sha256", "").substr(0, 16));
+  print("  arguments       {}\n", run.arguments.dump());
+  print("  results\n");
   if (run.results.is_object())
     for (auto it = run.results.begin(); it != run.results.end(); ++it)
-      fmt::print("    {:<20} {}\n", it.key(),
-                 is_tensor_reference(it.value())
-                     ? fmt::format("tensor {} {} (tensors/{}.safetensors)", it.value()["dtype"].get<std::string>(),
-                                   it.value()["shape"].dump(), it.value()["$tensor"].get<std::string>())
-                     : compact(it.value(), 200));
+      print("    {:<20} {}\n", it.key(),
+            is_tensor_reference(it.value())
+                ? fmt::format("tensor {} {} (tensors/{}.safetensors)", it.value()["dtype"].get<std::string>(),
+                              it.value()["shape"].dump(), it.value()["$tensor"].get<std::string>())
+                : compact(it.value(), 200));
 }
 
 // The options of every subcommand (each uses its own few).
@@ -78,14 +78,13 @@ void list_experiments(const ExperimentsArgs& args) {
     return;
   }
   if (summary.empty()) {
-    fmt::print("no experiments in {}\n", args.save_dir);
+    print("no experiments in {}\n", args.save_dir);
     return;
   }
-  fmt::print("{:<32} {:<12} {:>5}  {:<24}  {}\n", "experiment", "version", "runs", "first run", "last run");
+  print("{:<32} {:<12} {:>5}  {:<24}  {}\n", "experiment", "version", "runs", "first run", "last run");
   for (const auto& e : summary)
     for (const auto& v : e.versions)
-      fmt::print("{:<32} {:<12} {:>5}  {:<24}  {}\n", e.name, v.hash.substr(0, 12), v.runs, v.created_at,
-                 v.last_run_at);
+      print("{:<32} {:<12} {:>5}  {:<24}  {}\n", e.name, v.hash.substr(0, 12), v.runs, v.created_at, v.last_run_at);
 }
 
 void show_experiment(const ExperimentsArgs& args) {
@@ -110,18 +109,18 @@ void show_experiment(const ExperimentsArgs& args) {
   const auto number =
       std::find_if(versions.begin(), versions.end(), [&](const auto& v) { return v.hash == version.hash; }) -
       versions.begin() + 1;
-  fmt::print("{} version {} ({} of {}; {} runs, first {})\n\n", args.name, version.hash, number, versions.size(),
-             version.runs, version.created_at);
-  fmt::print("{}\n", format_source(version.source));
+  print("{} version {} ({} of {}; {} runs, first {})\n\n", args.name, version.hash, number, versions.size(),
+        version.runs, version.created_at);
+  print("{}\n", format_source(version.source));
   for (const auto& run : store.runs(args.name, version.hash))
-    fmt::print("  run {:>5}  {:<8} {}  {:8.3f} s  {}\n", run.id, run.status, run.started_at, run.duration_s,
-               compact(run.results, 80));
+    print("  run {:>5}  {:<8} {}  {:8.3f} s  {}\n", run.id, run.status, run.started_at, run.duration_s,
+          compact(run.results, 80));
 }
 
 void diff_versions(const ExperimentsArgs& args) {
   auto store = open_existing(args.save_dir);
   auto text = store.diff(args.name, args.from, args.to);
-  std::cout << (text.empty() ? "the two versions have the same source\n" : text);
+  std::cout << terminal_safe(text.empty() ? "the two versions have the same source\n" : text);
 }
 
 void list_runs(const ExperimentsArgs& args) {
@@ -131,11 +130,11 @@ void list_runs(const ExperimentsArgs& args) {
     std::cout << nlohmann::json{{"runs", records}}.dump(2) << "\n";
     return;
   }
-  fmt::print("{:>5}  {:<12} {:<8} {:<24} {:>10}  {:<30} {}\n", "run", "version", "status", "started", "seconds",
-             "arguments", "results");
+  print("{:>5}  {:<12} {:<8} {:<24} {:>10}  {:<30} {}\n", "run", "version", "status", "started", "seconds", "arguments",
+        "results");
   for (const auto& run : records)
-    fmt::print("{:>5}  {:<12} {:<8} {:<24} {:>10.3f}  {:<30} {}\n", run.id, run.version.substr(0, 12), run.status,
-               run.started_at, run.duration_s, compact(run.arguments, 30), compact(run.results, 60));
+    print("{:>5}  {:<12} {:<8} {:<24} {:>10.3f}  {:<30} {}\n", run.id, run.version.substr(0, 12), run.status,
+          run.started_at, run.duration_s, compact(run.arguments, 30), compact(run.results, 60));
 }
 
 void export_experiments(const ExperimentsArgs& args) {
@@ -145,9 +144,29 @@ void export_experiments(const ExperimentsArgs& args) {
     std::cout << text;
     return;
   }
-  std::ofstream out(args.out);
-  out << text;
-  if (!out) throw Error(fmt::format("cannot write {}", args.out));
+  // Never over the store itself (or its journal), nor over any other SQLite database.
+  std::error_code ec;
+  const std::filesystem::path out_path(args.out);
+  for (const auto* suffix : {"", "-wal", "-shm"}) {
+    const std::filesystem::path part = store.database_path().string() + suffix;
+    if (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(out_path, part, ec))
+      throw Error(fmt::format("--out {} is the experiment database itself: the export would replace it", args.out));
+  }
+  if (std::ifstream existing(out_path, std::ios::binary); existing) {
+    char header[16] = {};
+    existing.read(header, sizeof header);
+    if (existing.gcount() == 16 && std::string_view(header, 15) == "SQLite format 3")
+      throw Error(fmt::format("--out {} is an SQLite database: the export would replace it", args.out));
+  }
+  // Written beside and renamed, so a failed write leaves any earlier export whole.
+  const auto tmp = out_path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) throw Error(fmt::format("cannot write {}", tmp));
+  }
+  std::filesystem::rename(tmp, out_path, ec);
+  if (ec) throw Error(fmt::format("cannot write {}: {}", args.out, ec.message()));
   fmt::print(stderr, "wrote {}\n", args.out);
 }
 

@@ -2,6 +2,8 @@
 // tokens as they come; --json prints the ids and texts as one object.
 #include <fmt/format.h>
 
+#include <limits>
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -10,7 +12,9 @@
 #include "arrakis/model/loading.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
+#include "cli/terminal_text.hpp"
 #include "cli/token_input.hpp"
+#include "cli/validators.hpp"
 
 namespace arrakis::cli {
 namespace {
@@ -68,11 +72,11 @@ void generate_command(const GenerateArgs& args) {
     auto prompt_ids = input.input_ids[0].contiguous();
     sequence.assign(prompt_ids.data_ptr<int64_t>(), prompt_ids.data_ptr<int64_t>() + prompt_ids.numel());
     shown = model.tokenizer().decode(sequence, /*skip_special=*/true);
-    std::cout << shown << std::flush;
+    std::cout << terminal_safe(shown) << std::flush;
     options.on_step = [&](int64_t, const torch::Tensor& next) {
       sequence.push_back(next.view({-1})[0].item<int64_t>());
       std::string text = model.tokenizer().decode(sequence, /*skip_special=*/true);
-      if (text.starts_with(shown)) std::cout << text.substr(shown.size()) << std::flush;
+      if (text.starts_with(shown)) std::cout << terminal_safe(text.substr(shown.size())) << std::flush;
       shown = std::move(text);
     };
   }
@@ -98,7 +102,7 @@ void generate_command(const GenerateArgs& args) {
   }
   for (size_t b = 0; b < rows.size(); ++b)
     fmt::print("sequence {}: {}\n", b,
-               result.texts.empty() ? fmt::format("{}", fmt::join(rows[b], ",")) : result.texts[b]);
+               result.texts.empty() ? fmt::format("{}", fmt::join(rows[b], ",")) : terminal_safe(result.texts[b]));
 }
 
 }  // namespace
@@ -108,13 +112,14 @@ void register_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Continue a prompt (key/value cache; greedy or sampled, seeded)");
   add_model_options(cmd, args->model);
   add_token_input_options(cmd, args->prompt, args->input_ids);
-  cmd->add_option("--max-new-tokens", args->max_new_tokens, "Tokens to add")->check(CLI::PositiveNumber);
-  cmd->add_option("--temperature", args->temperature, "Softmax temperature (0: greedy)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-new-tokens", args->max_new_tokens, "Tokens to add")->check(integer_in(1, kMaxCount));
+  cmd->add_option("--temperature", args->temperature, "Softmax temperature (0: greedy)")->check(number_in(0.0, 1e6));
   cmd->add_option("--top-k", args->top_k, "Sample among the k most likely tokens (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in(0, kMaxCount));
   cmd->add_option("--top-p", args->top_p, "Nucleus sampling: the smallest set with this probability")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", args->seed, "Sampling seed (the same seed gives the same text)");
+      ->check(number_in(0.0, 1.0));
+  cmd->add_option("--seed", args->seed, "Sampling seed (the same seed gives the same text)")
+      ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--stop", args->stop, "Stop tokens: comma-separated ids or single-token strings");
   cmd->add_flag("--greedy", args->greedy, "Always take the most likely token (same as --temperature 0)");
   cmd->add_flag("--json", args->json, "Print {\"tokens\": [[...]], \"texts\": [...], ...} instead of text");

@@ -2,6 +2,8 @@
 // token ids that repeat with a known period or on seeded repeated random sequences.
 #include <fmt/format.h>
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "arrakis/analysis/head_detectors.hpp"
@@ -15,6 +17,7 @@
 #include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
 #include "cli/token_input.hpp"
+#include "cli/validators.hpp"
 
 namespace arrakis::cli {
 namespace {
@@ -124,13 +127,14 @@ void register_heads(CLI::App& app) {
   cmd->add_option("--period", args->period,
                   "Length of the repeated segment (default for random sequences: 20, or "
                   "what fits the context)")
-      ->check(CLI::PositiveNumber);
+      ->check(integer_in(1, kMaxCount));
   cmd->add_option("--offset", args->offset, "With --input-ids: the position where the repeating part starts")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", args->seed, "Seed of the random sequences");
-  cmd->add_option("--batch", args->batch, "Number of random sequences")->check(CLI::PositiveNumber);
+      ->check(integer_in(0, kMaxCount));
+  cmd->add_option("--seed", args->seed, "Seed of the random sequences")
+      ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
+  cmd->add_option("--batch", args->batch, "Number of random sequences")->check(integer_in(1, 4096));
   cmd->add_option("--repeats", args->repeats, "Copies of the segment in each random sequence")
-      ->check(CLI::Range(2, 1 << 20));
+      ->check(integer_in(2, 1024));
   add_output_options(cmd, args->output,
                      {.out = "Write the [layer, head] scores and the tokens to this .safetensors file",
                       .plot = "Write heatmaps of the scores to this self-contained .html file"});

@@ -14,6 +14,7 @@
 #include "cli/model_options.hpp"
 #include "cli/tensor_json.hpp"
 #include "cli/token_input.hpp"
+#include "cli/validators.hpp"
 
 namespace arrakis::cli {
 namespace {
@@ -103,7 +104,7 @@ void register_lens(CLI::App& app) {
   auto* cmd = app.add_subcommand("lens", "Logit lens: every layer's residual stream decoded at every position");
   add_model_options(cmd, args->model);
   add_token_input_options(cmd, args->prompt, args->input_ids);
-  cmd->add_option("--top-k", args->top_k, "Top tokens per layer and position")->check(CLI::PositiveNumber);
+  cmd->add_option("--top-k", args->top_k, "Top tokens per layer and position")->check(integer_in(1, kMaxCount));
   cmd->add_option("--target", args->target,
                   "Token (id or single-token text) whose probability and rank are tracked (default: the model's "
                   "final prediction at each position)");

@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "cli/token_input.hpp"
+#include "cli/validators.hpp"
 
 namespace arrakis::cli {
 namespace {
@@ -78,7 +79,7 @@ void register_run(CLI::App& app) {
   add_token_input_options(cmd, args->prompt, args->input_ids);
   cmd->add_option("--names", args->names, "Cache only hook points whose name matches this regex");
   cmd->add_option("--out", args->out, "Write input_ids, logits and the cached activations to this .safetensors file");
-  cmd->add_option("--top-k", args->top_k, "How many next tokens to print")->check(CLI::PositiveNumber);
+  cmd->add_option("--top-k", args->top_k, "How many next tokens to print")->check(integer_in(1, kMaxCount));
   cmd->callback([args] { run(*args); });
 }
 

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every bad argument exits 1, as every other error does.
+    return app.exit(e) == 0 ? 0 : 1;
   } catch (const arrakis::Error& e) {
     std::cerr << "arrakis: error: " << e.what() << "\n";
     return 1;

@@ -22,7 +22,9 @@ void add_token_input_options(CLI::App* cmd, std::optional<std::string>& prompt, 
 
 TokenInput parse_input_ids(const std::string& spec) {
   TokenInput input;
-  if (spec.ends_with(".safetensors") || std::filesystem::is_regular_file(spec)) {
+  // A file when it names one (a long id list is no file name: the error_code overload does not throw on it).
+  std::error_code ec;
+  if (spec.ends_with(".safetensors") || std::filesystem::exists(spec, ec)) {
     auto file = SafetensorsFile::open(spec);
     if (!file->contains("input_ids"))
       throw Error(fmt::format("{} holds no tensor 'input_ids' (it holds: {})", spec, fmt::join(file->names(), ", ")));
@@ -31,8 +33,16 @@ TokenInput parse_input_ids(const std::string& spec) {
       throw Error(fmt::format("{}: 'input_ids' must be int64 [batch, pos], got {} {}", spec,
                               c10::toString(ids.scalar_type()), ids.sizes().vec()));
     input.input_ids = ids.clone();
-    if (file->contains("attention_mask"))
-      input.attention_mask = file->tensor("attention_mask").to(torch::kInt64).clone();
+    if (file->contains("attention_mask")) {
+      auto mask = file->tensor("attention_mask");
+      if (mask.sizes() != ids.sizes())
+        throw Error(fmt::format("{}: 'attention_mask' has shape {}, 'input_ids' {}: they must match", spec,
+                                mask.sizes().vec(), ids.sizes().vec()));
+      if (!mask.is_floating_point() && !mask.is_complex()) mask = mask.to(torch::kInt64);
+      if (mask.is_complex() || !((mask == 0) | (mask == 1)).all().item<bool>())
+        throw Error(fmt::format("{}: 'attention_mask' must hold only 0 (padding) and 1 (token)", spec));
+      input.attention_mask = mask.to(torch::kInt64).clone();
+    }
     return input;
   }
   std::vector<int64_t> ids;

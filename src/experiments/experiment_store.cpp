@@ -68,9 +68,12 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
 
 std::string now_iso() { return iso_time(std::chrono::system_clock::now()); }
 
+// A column Arrakis wrote as JSON; text that is not JSON (written by another tool) is kept as the string it is, so
+// that exports stay valid JSON instead of holding a "discarded" value.
 nlohmann::json parse_json_column(const std::string& text) {
   if (text.empty()) return nullptr;
-  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return value.is_discarded() ? nlohmann::json(text) : value;
 }
 
 // Refuses, before SQLite touches it, a file that does not even start like an SQLite database.
@@ -94,22 +97,34 @@ void check_file_header(const std::filesystem::path& path) {
 }  // namespace
 
 struct ExperimentStore::Database {
-  explicit Database(const std::filesystem::path& path)
-      : db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX) {}
+  Database(const std::filesystem::path& path, StoreAccess access)
+      : db(path, (access == StoreAccess::ReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                     SQLITE_OPEN_FULLMUTEX) {}
   sqlite::Database db;
   std::mutex write_mutex;  // one write transaction at a time from this process's threads
   std::map<int64_t, std::chrono::steady_clock::time_point> started;  // runs begun here: exact durations
 };
 
-ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir) : save_dir_(save_dir) {
+ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir, StoreAccess access) : save_dir_(save_dir) {
   std::error_code ec;
-  std::filesystem::create_directories(save_dir_, ec);
-  if (!std::filesystem::is_directory(save_dir_))
-    throw Error(fmt::format("cannot create the experiment folder {}{}", save_dir_.string(),
-                            ec ? ": " + ec.message() : std::string(" (a file is in the way)")));
   const auto path = database_path();
+  if (access == StoreAccess::ReadOnly) {
+    // Reading creates nothing: no folder, no database, not even over an empty file.
+    if (!std::filesystem::is_regular_file(path, ec))
+      throw Error(
+          fmt::format("no experiment database in {} (expected {}); run `arrakis demo --save-dir {}` or log an "
+                      "experiment with an InterpretabilityBench first",
+                      save_dir_.string(), path.string(), save_dir_.string()));
+    if (std::filesystem::file_size(path, ec) == 0)
+      throw Error(fmt::format("{} is empty: it holds no experiments (it was left untouched)", path.string()));
+  } else {
+    std::filesystem::create_directories(save_dir_, ec);
+    if (!std::filesystem::is_directory(save_dir_))
+      throw Error(fmt::format("cannot create the experiment folder {}{}", save_dir_.string(),
+                              ec ? ": " + ec.message() : std::string(" (a file is in the way)")));
+  }
   check_file_header(path);
-  db_ = std::make_unique<Database>(path);
+  db_ = std::make_unique<Database>(path, access);
   auto& db = db_->db;
   // Writers wait for each other instead of failing: two processes logging at once both succeed.
   db.check(sqlite3_busy_timeout(db.handle(), 60'000), "experiment database: busy timeout");
@@ -123,6 +138,8 @@ ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir) : save_d
   int64_t application_id = 0;
   try {
     application_id = db.query_int("PRAGMA application_id");
+    if (application_id == 0 && access == StoreAccess::ReadOnly)
+      refuse("it has no Arrakis mark (an empty or foreign SQLite database)");
     if (application_id == 0) {
       // A new (empty) database: create the schema, unless another process got there first. Both marks are read
       // again inside the write transaction: two separate reads outside it could see another process's schema
@@ -158,6 +175,7 @@ ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir) : save_d
     if (what.find("is not an Arrakis") != std::string::npos || what.find("newer Arrakis") != std::string::npos) throw;
     refuse(fmt::format("it is damaged ({})", what));
   }
+  if (access == StoreAccess::ReadOnly) return;  // the journal mode is the writers' to set
   // WAL: readers never block the writer and a killed writer leaves every committed transaction intact. NORMAL
   // synchronisation survives a killed process (the OS has the log); only a power cut can lose the last commits.
   for (int attempt = 0;; ++attempt) {

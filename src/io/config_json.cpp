@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "arrakis/error.hpp"
 
@@ -34,14 +36,33 @@ const nlohmann::json& ConfigJson::required(const std::string& key) const {
 
 int64_t ConfigJson::get_int(const std::string& key) const {
   const auto& v = required(key);
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    fail(fmt::format("'{}' is {}, beyond any size a model has", key, v.dump()));
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
-    return static_cast<int64_t>(v.get<double>());
+  if (v.is_number_float()) {
+    // 2^63 is exactly representable; anything at or beyond it (or NaN) cannot be converted without undefined
+    // behaviour, so it is checked before the cast.
+    const double d = v.get<double>();
+    if (std::isfinite(d) && std::abs(d) < 9.2233720368547758e18 && d == std::trunc(d)) return static_cast<int64_t>(d);
+  }
   fail(fmt::format("'{}' must be an integer, got {}", key, v.dump()));
 }
 
 int64_t ConfigJson::get_int(const std::string& key, int64_t fallback) const {
   return has(key) ? get_int(key) : fallback;
+}
+
+int64_t ConfigJson::get_int(const std::string& key, IntRange range) const {
+  const int64_t value = get_int(key);
+  if (value < range.min || value > range.max)
+    fail(range.max == std::numeric_limits<int64_t>::max()
+             ? fmt::format("'{}' is {}; it must be at least {}", key, value, range.min)
+             : fmt::format("'{}' is {}; it must be between {} and {}", key, value, range.min, range.max));
+  return value;
+}
+
+int64_t ConfigJson::get_int(const std::string& key, int64_t fallback, IntRange range) const {
+  return has(key) ? get_int(key, range) : fallback;
 }
 
 double ConfigJson::get_double(const std::string& key) const {

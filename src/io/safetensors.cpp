@@ -1,7 +1,9 @@
 #include "arrakis/io/safetensors.hpp"
 
 #include <fmt/format.h>
+
 #include <unistd.h>
+#include <cstdint>
 
 #include <algorithm>
 #include <cstring>
@@ -57,7 +59,8 @@ SafetensorsEntry parse_entry(const std::string& file, const std::string& name, c
   e.dtype = value["dtype"].get<std::string>();
   if (!value.contains("shape") || !value["shape"].is_array()) throw bad("no 'shape' array");
   for (const auto& d : value["shape"]) {
-    if (!d.is_number_unsigned()) throw bad("shape " + value["shape"].dump() + " must hold non-negative integers");
+    if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      throw bad("shape " + value["shape"].dump() + " must hold non-negative integers below 2^63");
     e.shape.push_back(d.get<int64_t>());
   }
   const auto& off = value.contains("data_offsets") ? value["data_offsets"] : json();
@@ -68,11 +71,20 @@ SafetensorsEntry parse_entry(const std::string& file, const std::string& name, c
   if (e.end < e.begin) throw bad(fmt::format("data_offsets [{}, {}] end before they begin", e.begin, e.end));
   const DtypeInfo* dt = find_dtype(e.dtype);
   if (!dt) throw bad(fmt::format("dtype '{}' is not supported (LibTorch has no equivalent)", e.dtype));
+  // The element count and the byte size must fit in 63 bits: a product that wraps around could otherwise match a
+  // small span ([1, 2^61 + 3] of 8-byte elements "is" 24 bytes modulo 2^64).
   uint64_t numel = 1;
+  bool empty = false;
+  for (auto d : e.shape) empty = empty || d == 0;
   for (auto d : e.shape) {
-    if (d != 0 && numel > UINT64_MAX / static_cast<uint64_t>(d)) throw bad("shape overflows");
+    if (empty) break;
+    if (numel > static_cast<uint64_t>(INT64_MAX) / static_cast<uint64_t>(d))
+      throw bad("shape " + value["shape"].dump() + " holds more elements than fit in 63 bits");
     numel *= static_cast<uint64_t>(d);
   }
+  if (empty) numel = 0;
+  if (numel > static_cast<uint64_t>(INT64_MAX) / dt->size)
+    throw bad(fmt::format("shape {} x {} bytes is more bytes than fit in 63 bits", value["shape"].dump(), e.dtype));
   if (numel * dt->size != e.end - e.begin)
     throw bad(fmt::format("shape {} x {} bytes ({}) = {} bytes, but data_offsets [{}, {}] span {} bytes",
                           value["shape"].dump(), e.dtype, dt->size, numel * dt->size, e.begin, e.end, e.end - e.begin));

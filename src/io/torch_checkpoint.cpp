@@ -2,6 +2,7 @@
 
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
@@ -149,6 +150,48 @@ std::optional<uint64_t> stored_record_size(const ZipBytes& zip, uint64_t data_of
   return size;
 }
 
+// What the central directory declares for a record: LibTorch's reader allocates `size` bytes to read it, so a
+// hostile archive is refused on these numbers before anything is allocated.
+struct DeclaredRecord {
+  uint64_t size = 0, compressed = 0, method = 0;
+};
+
+std::optional<DeclaredRecord> declared_record(const ZipBytes& zip, uint64_t file_size, std::string_view record) {
+  constexpr uint64_t kEndSignature = 0x06054b50, kZip64EndSignature = 0x06064b50, kLocatorSignature = 0x07064b50;
+  constexpr uint64_t kEntrySignature = 0x02014b50;
+  // The end record: 22 bytes plus a comment of up to 64 KiB, at the end of the file.
+  std::optional<uint64_t> end;
+  for (uint64_t back = 22; back <= 22 + kMaxField && back <= file_size; ++back)
+    if (zip.le(file_size - back, 4) == kEndSignature) {
+      end = file_size - back;
+      break;
+    }
+  if (!end) return std::nullopt;
+  uint64_t entries = zip.le(*end + 10, 2), directory = zip.le(*end + 16, 4);
+  if ((directory == kZip64 || entries == 0xFFFF) && *end >= 20 && zip.le(*end - 20, 4) == kLocatorSignature) {
+    const uint64_t zip64_end = zip.le(*end - 20 + 8, 8);
+    if (!zip.has(zip64_end, 56) || zip.le(zip64_end, 4) != kZip64EndSignature) return std::nullopt;
+    entries = zip.le(zip64_end + 32, 8);
+    directory = zip.le(zip64_end + 48, 8);
+  }
+  uint64_t at = directory;
+  for (uint64_t i = 0; i < entries && zip.has(at, 46) && zip.le(at, 4) == kEntrySignature; ++i) {
+    const uint64_t name_length = zip.le(at + 28, 2), extra_length = zip.le(at + 30, 2);
+    const uint64_t comment_length = zip.le(at + 32, 2);
+    if (!zip.has(at + 46, name_length + extra_length + comment_length)) return std::nullopt;
+    const std::string_view name = zip.text(at + 46, name_length);
+    if (name.size() > record.size() && name.ends_with(record) && name[name.size() - record.size() - 1] == '/') {
+      DeclaredRecord r{zip.le(at + 24, 4), zip.le(at + 20, 4), zip.le(at + 10, 2)};
+      if ((r.size == kZip64 || r.compressed == kZip64) &&
+          !read_zip64_sizes(zip, at + 46 + name_length, extra_length, r.size, r.compressed))
+        return std::nullopt;
+      return r;
+    }
+    at += 46 + name_length + extra_length + comment_length;
+  }
+  return std::nullopt;
+}
+
 // A storage whose bytes are the mapping itself; each storage keeps the mapping alive through its deleter.
 c10::Storage view_storage(const std::shared_ptr<MappedFile>& file, uint64_t offset, uint64_t size) {
   auto owner = std::make_unique<std::shared_ptr<MappedFile>>(file);
@@ -237,6 +280,7 @@ class ArchiveLoader {
   explicit ArchiveLoader(const fs::path& path)
       : path_(path), where_(path.string()), file_(MappedFile::open(path)), zip_(*file_) {
     reject_legacy_format();
+    check_declared_pickle_size();  // before LibTorch's reader, which may allocate what the directory declares
     reader_ = zip_call(where_, "not a readable torch.save archive", [&] {
       return std::make_unique<PyTorchStreamReader>(std::make_shared<MappedReadAdapter>(file_));
     });
@@ -266,6 +310,20 @@ class ArchiveLoader {
       throw Error(where_ +
                   ": written in torch.save's legacy format (before torch 1.6, not a zip archive), which is "
                   "not supported: re-save it with a current torch");
+  }
+
+  // The pickle is read into memory: its declared size may not exceed what the file could hold (torch.save stores it
+  // uncompressed; deflate expands at most 1032-fold) nor 256 MiB (a state dict's pickle is kilobytes to megabytes).
+  void check_declared_pickle_size() const {
+    constexpr uint64_t kMaxPickleBytes = uint64_t{256} << 20, kMaxDeflateRatio = 1032;
+    const auto declared = declared_record(zip_, file_->size(), "data.pkl");
+    if (!declared) return;  // LibTorch's reader found it another way: it checks the sizes against the file itself
+    const uint64_t could_hold = declared->method == 0 ? declared->compressed : declared->compressed * kMaxDeflateRatio;
+    if (declared->size > kMaxPickleBytes || declared->size > could_hold || declared->compressed > file_->size())
+      throw Error(
+          fmt::format("{}: data.pkl declares {} bytes ({} stored, method {}) in a {}-byte file: refused (at "
+                      "most {} bytes, and no more than its stored bytes can hold)",
+                      where_, declared->size, declared->compressed, declared->method, file_->size(), kMaxPickleBytes));
   }
 
   // Records hold the bytes of the machine that saved them; newer torch.save notes which order that was.

@@ -70,7 +70,27 @@ void ModelConfig::validate() const {
   }
   if (!attn_windows.empty() && static_cast<int64_t>(attn_windows.size()) != n_layers)
     fail(fmt::format("attn_windows has {} entries for {} layers", attn_windows.size(), n_layers));
-  if (eps <= 0 && normalization != NormType::None) fail("eps must be positive");
+  for (auto window : attn_windows)
+    if (window < 0) fail(fmt::format("attention window {} is negative (0 means global attention)", window));
+  if (!(eps > 0) && normalization != NormType::None) fail(fmt::format("eps must be positive, got {}", eps));
+  // Values that would not crash but make every logit meaningless (NaN or infinite scores).
+  if (!std::isfinite(attn_scale) || attn_scale < 0)
+    fail(fmt::format("attn_scale must be positive (or 0 for sqrt(d_head)), got {}", attn_scale));
+  if (rotary_dim < 0) fail(fmt::format("rotary_dim {} is negative", rotary_dim));
+  if (positional_embedding == PositionalEmbedding::Rotary) {
+    if (!std::isfinite(rotary_base) || rotary_base <= 0)
+      fail(fmt::format("the rotary base (rope_theta) must be positive, got {}", rotary_base));
+    if (rope_scaling.type != RopeScaling::Type::None) {
+      if (!std::isfinite(rope_scaling.factor) || rope_scaling.factor <= 0)
+        fail(fmt::format("rope_scaling factor must be positive, got {}", rope_scaling.factor));
+      const bool needs_original = rope_scaling.type == RopeScaling::Type::Llama3 ||
+                                  rope_scaling.type == RopeScaling::Type::LongRope ||
+                                  rope_scaling.type == RopeScaling::Type::Yarn;
+      if (needs_original && rope_scaling.original_max_position_embeddings <= 0)
+        fail(fmt::format("rope_scaling needs a positive original_max_position_embeddings, got {}",
+                         rope_scaling.original_max_position_embeddings));
+    }
+  }
 }
 
 }  // namespace arrakis

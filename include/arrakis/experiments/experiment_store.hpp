@@ -58,12 +58,16 @@ struct NewRun {
   uint64_t seed = 0;
 };
 
+/// ReadOnly opens an existing store for reading and never writes (nor creates a folder or a database); ReadWrite
+/// creates what is missing.
+enum class StoreAccess { ReadWrite, ReadOnly };
+
 class ExperimentStore {
  public:
-  /// Opens save_dir/experiments.sqlite, creating the folder and the database when absent. arrakis::Error when the
-  /// file there is not an SQLite database, is another application's database, is corrupt, or was written by a newer
-  /// Arrakis; the file is left untouched.
-  explicit ExperimentStore(const std::filesystem::path& save_dir);
+  /// Opens save_dir/experiments.sqlite, creating the folder and the database when absent (ReadWrite). arrakis::Error
+  /// when the file there is not an SQLite database, is another application's database, is corrupt, or was written by
+  /// a newer Arrakis, and, read-only, when there is none; the file is left untouched.
+  explicit ExperimentStore(const std::filesystem::path& save_dir, StoreAccess access = StoreAccess::ReadWrite);
   ~ExperimentStore();
   ExperimentStore(ExperimentStore&&) noexcept;
   ExperimentStore& operator=(ExperimentStore&&) noexcept;

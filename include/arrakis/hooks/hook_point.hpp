@@ -6,7 +6,6 @@
 #include <concepts>
 #include <functional>
 #include <memory>
-#include <regex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -89,8 +88,10 @@ class NameFilter {
   std::function<bool(const std::string&)> predicate_;
 };
 
-/// Hook points whose name matches `pattern` anywhere (std::regex, ECMAScript), e.g. "resid_post" or
-/// "blocks\\.[0-3]\\.attn\\.hook_(q|k)$".
+/// Hook points whose name matches `pattern` anywhere (PCRE2, Perl syntax), e.g. "resid_post" or
+/// "blocks\\.[0-3]\\.attn\\.hook_(q|k)$". Patterns come from users and files, so they are bounded: at most
+/// 4096 characters and 200 nested groups, and a match that backtracks past a fixed budget is an arrakis::Error
+/// rather than a hang or a stack overflow.
 NameFilter names_matching(const std::string& pattern);
 
 }  // namespace arrakis

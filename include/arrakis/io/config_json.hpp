@@ -2,12 +2,32 @@
 // A config.json read with typed accessors whose errors name the file and the key.
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace arrakis {
+
+/// The values an integer field may take. A value outside is an error naming the file, the field and the range,
+/// raised before anything is sized or divided by it.
+struct IntRange {
+  int64_t min = std::numeric_limits<int64_t>::min();
+  int64_t max = std::numeric_limits<int64_t>::max();
+};
+
+/// Ranges for the sizes a model config declares: wide enough for every published model, narrow enough that no file
+/// can make Arrakis divide by zero or size a table by a number it cannot allocate.
+namespace config_ranges {
+inline constexpr IntRange kLayers{1, int64_t{1} << 16};
+inline constexpr IntRange kWidth{1, int64_t{1} << 24};  // d_model, d_mlp, d_head
+inline constexpr IntRange kHeads{1, int64_t{1} << 16};
+inline constexpr IntRange kVocabulary{1, int64_t{1} << 26};
+inline constexpr IntRange kPositions{1, int64_t{1} << 34};
+inline constexpr IntRange kWindow{1, int64_t{1} << 34};  // a local attention window, in keys
+inline constexpr IntRange kLayerIndex{0, int64_t{1} << 16};
+}  // namespace config_ranges
 
 class ConfigJson {
  public:
@@ -19,6 +39,9 @@ class ConfigJson {
   bool has(const std::string& key) const;
   int64_t get_int(const std::string& key) const;
   int64_t get_int(const std::string& key, int64_t fallback) const;
+  /// As get_int, and within `range` (arrakis::Error naming the key and the range otherwise).
+  int64_t get_int(const std::string& key, IntRange range) const;
+  int64_t get_int(const std::string& key, int64_t fallback, IntRange range) const;
   double get_double(const std::string& key) const;
   double get_double(const std::string& key, double fallback) const;
   bool get_bool(const std::string& key, bool fallback) const;

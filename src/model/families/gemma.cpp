@@ -25,7 +25,7 @@ ModelFamily gemma_family() {
           {{"hidden_act", "hidden_activation"}},
           [](const ConfigJson& j) {
             auto c = llama_like_config(j, "gemma", defaults);
-            c.d_head = j.get_int("head_dim", 256);
+            c.d_head = j.get_int("head_dim", 256, config_ranges::kWidth);
             c.normalization = NormType::RMSNormOnePlus;
             c.embedding_multiplier = std::sqrt(static_cast<double>(c.d_model));
             c.act_fn =

@@ -12,14 +12,14 @@ ModelConfig gpt2_config(const ConfigJson& j) {
   ModelConfig c;
   c.family = "gpt2";
   c.model_name = j.get_string("_name_or_path", "");
-  c.n_layers = j.get_int("n_layer", 12);  // defaults: GPT2Config's (GPT-2 small)
-  c.d_model = j.get_int("n_embd", 768);
-  c.n_heads = j.get_int("n_head", 12);
+  c.n_layers = j.get_int("n_layer", 12, config_ranges::kLayers);  // defaults: GPT2Config's (GPT-2 small)
+  c.d_model = j.get_int("n_embd", 768, config_ranges::kWidth);
+  c.n_heads = j.get_int("n_head", 12, config_ranges::kHeads);
   if (c.d_model % c.n_heads != 0) j.fail(fmt::format("n_embd {} is not a multiple of n_head {}", c.d_model, c.n_heads));
   c.d_head = c.d_model / c.n_heads;
-  c.d_mlp = j.get_int("n_inner", 4 * c.d_model);
-  c.d_vocab = j.get_int("vocab_size", 50257);
-  c.n_ctx = j.get_int("n_positions", j.get_int("n_ctx", 1024));
+  c.d_mlp = j.get_int("n_inner", 4 * c.d_model, config_ranges::kWidth);
+  c.d_vocab = j.get_int("vocab_size", 50257, config_ranges::kVocabulary);
+  c.n_ctx = j.get_int("n_positions", j.get_int("n_ctx", 1024, config_ranges::kPositions), config_ranges::kPositions);
   c.eps = j.get_double("layer_norm_epsilon", 1e-5);
   c.act_fn = activation_from_hf(j.get_string("activation_function", "gelu_new"), j, "activation_function");
   c.normalization = NormType::LayerNorm;

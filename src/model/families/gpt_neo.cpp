@@ -14,17 +14,27 @@ namespace {
 std::vector<std::string> attention_layers(const ConfigJson& j, int64_t n_layers) {
   std::vector<std::string> layers;
   if (j.has("attention_types")) {
-    for (const auto& group : j.json()["attention_types"]) {
-      if (!group.is_array() || group.size() != 2 || !group[0].is_array() || !group[1].is_number_integer())
-        j.fail("'attention_types' entries must be [[\"global\" | \"local\", ...], repeat count]");
-      for (int64_t i = 0; i < group[1].get<int64_t>(); ++i)
+    const auto& groups = j.json()["attention_types"];
+    const char* shape = "'attention_types' must be a list of [[\"global\" | \"local\", ...], repeat count]";
+    if (!groups.is_array()) j.fail(shape);
+    for (const auto& group : groups) {
+      if (!group.is_array() || group.size() != 2 || !group[0].is_array() || !group[1].is_number_integer() ||
+          group[1].get<int64_t>() < 0)
+        j.fail(shape);
+      for (const auto& kind : group[0])
+        if (!kind.is_string()) j.fail(shape);
+      // Expanded only as far as the model has layers: a repeat count cannot make the list outgrow num_layers.
+      for (int64_t i = 0; i < group[1].get<int64_t>() && static_cast<int64_t>(layers.size()) <= n_layers; ++i)
         for (const auto& kind : group[0]) layers.push_back(kind.get<std::string>());
+      if (static_cast<int64_t>(layers.size()) > n_layers) break;
     }
   } else {
     for (int64_t i = 0; i < n_layers; ++i) layers.push_back(i % 2 ? "local" : "global");
   }
   if (static_cast<int64_t>(layers.size()) != n_layers)
-    j.fail(fmt::format("attention_types describe {} layers but num_layers is {}", layers.size(), n_layers));
+    j.fail(fmt::format("attention_types describe {} layers but num_layers is {}",
+                       static_cast<int64_t>(layers.size()) > n_layers ? "more" : std::to_string(layers.size()),
+                       n_layers));
   return layers;
 }
 
@@ -32,22 +42,22 @@ ModelConfig gpt_neo_config(const ConfigJson& j) {
   ModelConfig c;
   c.family = "gpt-neo";
   c.model_name = j.get_string("_name_or_path", "");
-  c.n_layers = j.get_int("num_layers", 24);
-  c.d_model = j.get_int("hidden_size", 2048);
-  c.n_heads = j.get_int("num_heads", 16);
+  c.n_layers = j.get_int("num_layers", 24, config_ranges::kLayers);
+  c.d_model = j.get_int("hidden_size", 2048, config_ranges::kWidth);
+  c.n_heads = j.get_int("num_heads", 16, config_ranges::kHeads);
   if (c.d_model % c.n_heads != 0)
     j.fail(fmt::format("hidden_size {} is not a multiple of num_heads {}", c.d_model, c.n_heads));
   c.d_head = c.d_model / c.n_heads;
-  c.d_mlp = j.get_int("intermediate_size", 4 * c.d_model);
-  c.d_vocab = j.get_int("vocab_size", 50257);
-  c.n_ctx = j.get_int("max_position_embeddings", 2048);
+  c.d_mlp = j.get_int("intermediate_size", 4 * c.d_model, config_ranges::kWidth);
+  c.d_vocab = j.get_int("vocab_size", 50257, config_ranges::kVocabulary);
+  c.n_ctx = j.get_int("max_position_embeddings", 2048, config_ranges::kPositions);
   c.eps = j.get_double("layer_norm_epsilon", 1e-5);
   c.act_fn = activation_from_hf(j.get_string("activation_function", "gelu_new"), j, "activation_function");
   c.normalization = NormType::LayerNorm;
   c.positional_embedding = PositionalEmbedding::Learned;
   c.attn_scale = 1.0;
   c.tie_word_embeddings = j.get_bool("tie_word_embeddings", true);
-  const int64_t window = j.get_int("window_size", 256);
+  const int64_t window = j.get_int("window_size", 256, config_ranges::kWindow);
   for (const auto& kind : attention_layers(j, c.n_layers)) {
     if (kind != "global" && kind != "local") j.fail(fmt::format("attention type '{}' is not global or local", kind));
     c.attn_windows.push_back(kind == "local" ? window : 0);

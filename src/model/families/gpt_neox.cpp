@@ -14,21 +14,21 @@ ModelConfig gpt_neox_config(const ConfigJson& j) {
   ModelConfig c;
   c.family = "gpt-neox";
   c.model_name = j.get_string("_name_or_path", "");
-  c.n_layers = j.get_int("num_hidden_layers", 44);
-  c.d_model = j.get_int("hidden_size", 6144);
-  c.n_heads = j.get_int("num_attention_heads", 64);
+  c.n_layers = j.get_int("num_hidden_layers", 44, config_ranges::kLayers);
+  c.d_model = j.get_int("hidden_size", 6144, config_ranges::kWidth);
+  c.n_heads = j.get_int("num_attention_heads", 64, config_ranges::kHeads);
   if (c.d_model % c.n_heads != 0)
     j.fail(fmt::format("hidden_size {} is not a multiple of num_attention_heads {}", c.d_model, c.n_heads));
   c.d_head = c.d_model / c.n_heads;
-  c.d_mlp = j.get_int("intermediate_size", 24576);
-  c.d_vocab = j.get_int("vocab_size", 50432);
-  c.n_ctx = j.get_int("max_position_embeddings", 2048);
+  c.d_mlp = j.get_int("intermediate_size", 24576, config_ranges::kWidth);
+  c.d_vocab = j.get_int("vocab_size", 50432, config_ranges::kVocabulary);
+  c.n_ctx = j.get_int("max_position_embeddings", 2048, config_ranges::kPositions);
   c.eps = j.get_double("layer_norm_eps", 1e-5);
   c.act_fn = activation_from_hf(j.get_string("hidden_act", "gelu"), j, "hidden_act");
   c.normalization = NormType::LayerNorm;
   c.positional_embedding = PositionalEmbedding::Rotary;
   c.rotary_style = RotaryStyle::NeoX;
-  c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.d_head) * j.get_double("rotary_pct", 0.25));
+  c.rotary_dim = rotary_dims_from_fraction(j, "rotary_pct", 0.25, c.d_head);
   c.rotary_base = j.get_double("rotary_emb_base", 10000.0);
   c.rope_scaling = rope_scaling_from_hf(j, c.n_ctx, c.n_ctx);
   c.parallel_attn_mlp = j.get_bool("use_parallel_residual", true);

@@ -12,16 +12,16 @@ ModelConfig llama_like_config(const ConfigJson& j, const std::string& family, co
   ModelConfig c;
   c.family = family;
   c.model_name = j.get_string("_name_or_path", "");
-  c.d_vocab = j.get_int("vocab_size", d.vocab_size);
-  c.d_model = j.get_int("hidden_size", d.hidden_size);
-  c.d_mlp = j.get_int("intermediate_size", d.intermediate_size);
-  c.n_layers = j.get_int("num_hidden_layers", d.num_hidden_layers);
-  c.n_heads = j.get_int("num_attention_heads", d.num_attention_heads);
-  c.n_kv_heads = j.get_int("num_key_value_heads", d.num_key_value_heads.value_or(c.n_heads));
+  c.d_vocab = j.get_int("vocab_size", d.vocab_size, config_ranges::kVocabulary);
+  c.d_model = j.get_int("hidden_size", d.hidden_size, config_ranges::kWidth);
+  c.d_mlp = j.get_int("intermediate_size", d.intermediate_size, config_ranges::kWidth);
+  c.n_layers = j.get_int("num_hidden_layers", d.num_hidden_layers, config_ranges::kLayers);
+  c.n_heads = j.get_int("num_attention_heads", d.num_attention_heads, config_ranges::kHeads);
+  c.n_kv_heads = j.get_int("num_key_value_heads", d.num_key_value_heads.value_or(c.n_heads), config_ranges::kHeads);
   if (c.n_heads <= 0 || (!j.has("head_dim") && c.d_model % c.n_heads != 0))
     j.fail(fmt::format("hidden_size {} is not a multiple of num_attention_heads {}", c.d_model, c.n_heads));
-  c.d_head = j.get_int("head_dim", c.d_model / std::max<int64_t>(c.n_heads, 1));
-  c.n_ctx = j.get_int("max_position_embeddings", d.max_position_embeddings);
+  c.d_head = j.get_int("head_dim", c.d_model / c.n_heads, config_ranges::kWidth);
+  c.n_ctx = j.get_int("max_position_embeddings", d.max_position_embeddings, config_ranges::kPositions);
   c.eps = j.get_double(eps_key, d.norm_eps);
   c.act_fn = activation_from_hf(j.get_string("hidden_act", d.hidden_act), j, "hidden_act");
   c.gated_mlp = true;
@@ -29,7 +29,8 @@ ModelConfig llama_like_config(const ConfigJson& j, const std::string& family, co
   c.positional_embedding = PositionalEmbedding::Rotary;
   c.rotary_style = RotaryStyle::NeoX;
   c.rotary_base = j.get_double("rope_theta", d.rope_theta);
-  c.rope_scaling = rope_scaling_from_hf(j, c.n_ctx, j.get_int("original_max_position_embeddings", c.n_ctx));
+  c.rope_scaling = rope_scaling_from_hf(
+      j, c.n_ctx, j.get_int("original_max_position_embeddings", c.n_ctx, config_ranges::kPositions));
   c.tie_word_embeddings = j.get_bool("tie_word_embeddings", d.tie_word_embeddings);
   return c;
 }

@@ -24,7 +24,7 @@ ModelFamily mistral_family() {
             // Absent: the config class's default (4096); null: full attention.
             const bool absent = !j.json().contains("sliding_window");
             if (absent || j.has("sliding_window"))
-              c.attn_windows.assign(c.n_layers, j.get_int("sliding_window", 4096) + 1);
+              c.attn_windows.assign(c.n_layers, j.get_int("sliding_window", 4096, config_ranges::kWindow) + 1);
             return c;
           },
           [](WeightReader& r, const ModelConfig& c, const ConfigJson&) { return llama_like_weights(r, c, {}); }};

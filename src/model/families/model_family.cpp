@@ -24,6 +24,14 @@ const std::vector<ModelFamily>& model_families() {
   return families;
 }
 
+int64_t rotary_dims_from_fraction(const ConfigJson& j, const std::string& key, double fallback, int64_t d_head) {
+  const double fraction = j.get_double(key, fallback);
+  if (!(fraction > 0 && fraction <= 1)) j.fail(fmt::format("'{}' is {}; it must be in (0, 1]", key, fraction));
+  const auto dims = static_cast<int64_t>(fraction * static_cast<double>(d_head));
+  if (dims < 1) j.fail(fmt::format("'{}' {} of a {}-dimension head rotates no dimension", key, fraction, d_head));
+  return dims;
+}
+
 const ModelFamily& family_for_model_type(const std::string& model_type, const std::string& source) {
   std::string supported;
   for (const auto& family : model_families()) {

@@ -25,6 +25,10 @@ struct ModelFamily {
   std::function<ModelWeights(WeightReader&, const ModelConfig&, const ConfigJson&)> read_weights;
 };
 
+/// The rotary dimensions of a head from a fraction (GPT-NeoX's rotary_pct, StableLM's partial_rotary_factor): a
+/// fraction outside (0, 1], or one that rotates no dimension, is an error naming the key.
+int64_t rotary_dims_from_fraction(const ConfigJson& j, const std::string& key, double fallback, int64_t d_head);
+
 /// Every Hugging Face family Arrakis loads, in the order they are documented (the registry: model_family.cpp).
 const std::vector<ModelFamily>& model_families();
 /// The family that reads `model_type`; arrakis::Error naming it, `source`, and the supported families otherwise.

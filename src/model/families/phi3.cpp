@@ -21,8 +21,10 @@ ModelConfig phi3_config(const ConfigJson& j) {
                                           .rope_theta = 10000.0,
                                           .hidden_act = "silu"};
   auto c = llama_like_config(j, "phi3", defaults);
-  c.rope_scaling = rope_scaling_from_hf(j, c.n_ctx, j.get_int("original_max_position_embeddings", 4096));
-  if (j.has("sliding_window")) c.attn_windows.assign(c.n_layers, j.get_int("sliding_window") + 1);
+  c.rope_scaling =
+      rope_scaling_from_hf(j, c.n_ctx, j.get_int("original_max_position_embeddings", 4096, config_ranges::kPositions));
+  if (j.has("sliding_window"))
+    c.attn_windows.assign(c.n_layers, j.get_int("sliding_window", config_ranges::kWindow) + 1);
   return c;
 }
 

@@ -22,7 +22,8 @@ ModelFamily qwen2_family() {
           [](const ConfigJson& j) {
             auto c = llama_like_config(j, "qwen2", defaults);
             if (j.get_bool("use_sliding_window", false)) {
-              const int64_t window = j.get_int("sliding_window", 4096), first = j.get_int("max_window_layers", 28);
+              const int64_t window = j.get_int("sliding_window", 4096, config_ranges::kWindow),
+                            first = j.get_int("max_window_layers", 28, config_ranges::kLayerIndex);
               c.attn_windows.assign(c.n_layers, 0);
               for (int64_t l = first; l < c.n_layers; ++l) c.attn_windows[l] = window + 1;
             }

@@ -23,7 +23,7 @@ ModelConfig stablelm_config(const ConfigJson& j) {
                                           .hidden_act = "silu"};
   auto c = llama_like_config(j, "stable-lm", defaults, "layer_norm_eps");
   c.normalization = NormType::LayerNorm;
-  c.rotary_dim = static_cast<int64_t>(j.get_double("partial_rotary_factor", 0.25) * static_cast<double>(c.d_head));
+  c.rotary_dim = rotary_dims_from_fraction(j, "partial_rotary_factor", 0.25, c.d_head);
   if (j.get_bool("qk_layernorm", false)) c.qk_norm = NormType::LayerNorm;
   c.parallel_attn_mlp = c.parallel_shared_norm = j.get_bool("use_parallel_residual", false);
   return c;

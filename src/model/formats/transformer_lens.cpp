@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "arrakis/error.hpp"
@@ -20,17 +21,18 @@ ModelConfig config_from_transformer_lens(const ConfigJson& j) {
   ModelConfig c;
   c.family = "transformer_lens";
   c.model_name = j.get_string("model_name", "");
-  c.n_layers = j.get_int("n_layers");
-  c.d_model = j.get_int("d_model");
-  c.n_ctx = j.get_int("n_ctx");
-  c.d_head = j.get_int("d_head");
-  c.n_heads = j.get_int("n_heads", c.d_model / c.d_head);  // TransformerLens' default when n_heads is -1/absent
+  c.n_layers = j.get_int("n_layers", config_ranges::kLayers);
+  c.d_model = j.get_int("d_model", config_ranges::kWidth);
+  c.n_ctx = j.get_int("n_ctx", config_ranges::kPositions);
+  c.d_head = j.get_int("d_head", config_ranges::kWidth);
+  // TransformerLens' default when n_heads is -1 or absent: d_model / d_head.
+  c.n_heads = j.get_int("n_heads", -1, {-1, config_ranges::kHeads.max});
   if (c.n_heads <= 0) c.n_heads = c.d_model / c.d_head;
-  c.d_vocab = j.get_int("d_vocab");
-  c.d_vocab_out = j.get_int("d_vocab_out", 0);
-  c.n_kv_heads = j.get_int("n_key_value_heads", 0);
+  c.d_vocab = j.get_int("d_vocab", config_ranges::kVocabulary);
+  c.d_vocab_out = j.get_int("d_vocab_out", 0, {-1, config_ranges::kVocabulary.max});  // -1: d_vocab
+  c.n_kv_heads = j.get_int("n_key_value_heads", 0, {0, config_ranges::kHeads.max});
   c.attn_only = j.get_bool("attn_only", false);
-  c.d_mlp = c.attn_only ? 0 : j.get_int("d_mlp", 4 * c.d_model);
+  c.d_mlp = c.attn_only ? 0 : j.get_int("d_mlp", 4 * c.d_model, config_ranges::kWidth);
   c.eps = j.get_double("eps", 1e-5);
   if (!c.attn_only) c.act_fn = activation_from_hf(j.get_string("act_fn"), j, "act_fn");
 
@@ -55,11 +57,20 @@ ModelConfig config_from_transformer_lens(const ConfigJson& j) {
     c.positional_embedding = PositionalEmbedding::Rotary;
   else
     j.fail(fmt::format("positional_embedding_type '{}' is not supported (standard, rotary)", pos));
-  c.rotary_dim = j.get_int("rotary_dim", 0);
+  c.rotary_dim = j.get_int("rotary_dim", 0, {0, config_ranges::kWidth.max});
   c.rotary_base = j.get_double("rotary_base", 10000.0);
   if (j.get_bool("rotary_adjacent_pairs", false)) c.rotary_style = RotaryStyle::GPTJ;
 
-  c.attn_scale = j.get_bool("use_attn_scale", true) ? j.get_double("attn_scale", 0.0) : 1.0;
+  c.attn_scale = 1.0;
+  if (j.get_bool("use_attn_scale", true)) {
+    const double scale = j.get_double("attn_scale", -1.0);  // TransformerLens' -1: sqrt(d_head)
+    if (scale != -1.0 && !(std::isfinite(scale) && scale > 0))
+      j.fail(
+          fmt::format("'attn_scale' is {}; scores are divided by it, so it must be positive (or -1 for "
+                      "sqrt(d_head))",
+                      scale));
+    c.attn_scale = scale == -1.0 ? 0.0 : scale;
+  }
   c.parallel_attn_mlp = j.get_bool("parallel_attn_mlp", false);
   c.gated_mlp = j.get_bool("gated_mlp", false);
   c.tie_word_embeddings = j.get_bool("tie_word_embeddings", false);

@@ -25,6 +25,7 @@ bool Vocabulary::add(std::string token, std::int64_t id) {
 
 Vocabulary vocabulary_from_json(const Json& json, const JsonPlace& place) {
   if (!json.is_object()) place.fail(fmt::format("expected an object of token: id, found {}", json_type_name(json)));
+  if (json.empty()) place.fail("the vocabulary is empty: no text could be encoded");
   const std::uint64_t id_limit = 2 * static_cast<std::uint64_t>(json.size()) + 65536;
   Vocabulary vocab;
   vocab.reserve(json.size());

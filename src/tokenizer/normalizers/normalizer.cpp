@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "arrakis/error.hpp"
+
 #include "tokenizer/normalizers/lowercase_normalizer.hpp"
 #include "tokenizer/normalizers/prepend_normalizer.hpp"
 #include "tokenizer/normalizers/replace.hpp"
@@ -9,6 +11,14 @@
 #include "tokenizer/normalizers/unicode_normalizer.hpp"
 
 namespace arrakis::tok {
+
+void check_normalized_growth(std::size_t before, std::size_t after) {
+  if (after > kMaxNormalizedGrowth * before + kNormalizedSlack)
+    throw Error(
+        fmt::format("the tokenizer's normalizer grew a text of {} bytes to {} bytes (at most {} times plus {} "
+                    "bytes): its Replace or Prepend steps are not a real tokenizer's",
+                    before, after, kMaxNormalizedGrowth, kNormalizedSlack));
+}
 
 std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const JsonPlace& place) {
   if (spec.is_null()) return nullptr;
