@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <sys/wait.h>
@@ -61,6 +63,23 @@ inline long long peak_rss_bytes() {
     if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
   std::fclose(status);
   return kib * 1024;
+}
+
+/// Whether `address` lies in a mapping of `file` (Linux /proc/self/maps): a tensor views the file, not a copy.
+inline bool is_mapped_from(const void* address, const std::filesystem::path& file) {
+  std::ifstream maps("/proc/self/maps");
+  const auto target = std::filesystem::canonical(file).string();
+  const auto where = reinterpret_cast<uintptr_t>(address);
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, device, inode, path;
+    fields >> range >> perms >> offset >> device >> inode >> path;
+    const auto dash = range.find('-');
+    const auto begin = std::stoull(range.substr(0, dash), nullptr, 16);
+    const auto end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    if (path == target && where >= begin && where < end) return true;
+  }
+  return false;
 }
 
 /// Largest absolute difference (as a double) of two tensors of the same shape.

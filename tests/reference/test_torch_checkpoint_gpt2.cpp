@@ -47,23 +47,6 @@ std::vector<std::pair<std::string, torch::Tensor>> read_f32_safetensors(const fs
   return tensors;
 }
 
-// Whether `address` lies in a mapping of `file` (Linux /proc/self/maps): the tensor views the file, not a copy.
-bool is_mapped_from(const void* address, const fs::path& file) {
-  std::ifstream maps("/proc/self/maps");
-  const auto target = fs::canonical(file).string();
-  const auto where = reinterpret_cast<uintptr_t>(address);
-  for (std::string line; std::getline(maps, line);) {
-    std::istringstream fields(line);
-    std::string range, perms, offset, device, inode, path;
-    fields >> range >> perms >> offset >> device >> inode >> path;
-    const auto dash = range.find('-');
-    const auto begin = std::stoull(range.substr(0, dash), nullptr, 16);
-    const auto end = std::stoull(range.substr(dash + 1), nullptr, 16);
-    if (path == target && where >= begin && where < end) return true;
-  }
-  return false;
-}
-
 TEST(TorchCheckpoint, Gpt2MatchesItsSafetensors) {
   ARRAKIS_REQUIRE_SHARED();
   const auto reference = read_f32_safetensors(arrakis::test::shared_dir() / "fixtures/hf/gpt2/model.safetensors");
@@ -79,7 +62,7 @@ TEST(TorchCheckpoint, Gpt2MatchesItsSafetensors) {
     EXPECT_EQ(tensor.scalar_type(), torch::kFloat32) << name;
     EXPECT_TRUE(tensor.is_contiguous()) << name;
     EXPECT_TRUE(torch::equal(tensor, want)) << name;
-    EXPECT_TRUE(is_mapped_from(tensor.data_ptr(), path)) << name << " is a copy, not a view of the file";
+    EXPECT_TRUE(arrakis::test::is_mapped_from(tensor.data_ptr(), path)) << name << " is a copy, not a view of the file";
     kept.push_back(tensor);
   }
   // The tensors keep the mapping alive after the checkpoint is gone.

@@ -5,17 +5,12 @@
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
 #include "test_support.hpp"
+#include "weight_processing_checks.hpp"
 
 namespace arrakis {
 namespace {
 
 constexpr double kTolerance = 1e-4;
-
-bool skipped(const WeightProcessingReport& report, const std::string& option) {
-  for (const auto& s : report.skipped)
-    if (s.starts_with(option + ":")) return true;
-  return false;
-}
 
 class ProcessedFixture : public ::testing::TestWithParam<std::string> {};
 
@@ -46,19 +41,7 @@ TEST_P(ProcessedFixture, EveryOptionKeepsLogProbabilities) {
     if (ids == "tokens") break;
   }
 
-  const auto& c = processed.config();
-  const auto& w = processed.weights();
-  // What each applied option promises about the weights.
-  if (!skipped(report, "fold_ln") && plain.config().normalization != NormType::None) {
-    EXPECT_TRUE(c.normalization == NormType::LayerNormPre || c.normalization == NormType::RMSNormPre);
-    EXPECT_FALSE(w.blocks[0].ln1.w.defined());
-  }
-  if (c.normalization == NormType::LayerNormPre) {
-    EXPECT_LT(w.blocks[0].attn.W_Q.sum(1).abs().max().item<double>(), 1e-4) << "W_Q not centred over d_model";
-    EXPECT_LT(w.W_E.mean(-1).abs().max().item<double>(), 1e-5) << "W_E not centred";
-  }
-  EXPECT_LT(w.W_U.mean(-1).abs().max().item<double>(), 1e-5) << "W_U not centred over the vocabulary";
-  for (const auto& block : w.blocks) EXPECT_EQ(block.attn.b_V.abs().max().item<double>(), 0.0);
+  test::expect_processing_promises(plain, processed, report);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ProcessedFixture,

@@ -12,22 +12,10 @@
 #include "arrakis/model/auto_model.hpp"
 #include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
+#include "unit/random_models.hpp"
 
 namespace arrakis {
 namespace {
-
-HookedAutoConfig small(const std::string& family) {
-  HookedAutoConfig c{.name = family,
-                     .vocab_size = 64,
-                     .hidden_size = 32,
-                     .intermediate_size = 48,
-                     .num_hidden_layers = 2,
-                     .num_attention_heads = 4};
-  if (family == "gemma") c.head_dim = 8;
-  if (family != "gpt2" && family != "gpt-neo" && family != "gpt-neox") c.num_key_value_heads = 2;
-  if (family == "stable-lm") c.extra["qk_layernorm"] = true;  // the per-head query/key norms exist too
-  return c;
-}
 
 // Every point the forward fires, with its shape: every point of the default forward, then the opt-in points (on in
 // the two runs their conflicts allow; with split or per-head inputs ln1 runs once per head, so the other points'
@@ -99,13 +87,12 @@ void expect_forward_matches_catalogue(HookedTransformer& model) {
 class HookCatalogueFamily : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HookCatalogueFamily, TheForwardFiresExactlyTheCataloguedPointsWithTheirShapes) {
-  HookedAutoModel model(small(GetParam()));
+  auto model = test::random_model(GetParam());
   expect_forward_matches_catalogue(model);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, HookCatalogueFamily,
-                         ::testing::Values("gpt2", "gpt-neo", "gpt-neox", "llama", "gemma", "phi3", "qwen2", "mistral",
-                                           "stable-lm"));
+INSTANTIATE_TEST_SUITE_P(Families, HookCatalogueFamily, ::testing::ValuesIn(test::model_families_under_test()),
+                         test::family_test_name);
 
 TEST(HookCatalogue, AnAttentionOnlyModelFiresNoMlpPoints) {
   auto model = load_demo_model();

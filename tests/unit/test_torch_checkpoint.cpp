@@ -77,23 +77,6 @@ void expect_file_as_saved(const std::string& file_name) {
   }
 }
 
-// Whether `address` lies in a mapping of `file` (Linux /proc/self/maps): the tensor views the file, not a copy.
-bool is_mapped_from(const void* address, const fs::path& file) {
-  std::ifstream maps("/proc/self/maps");
-  const auto target = fs::canonical(file).string();
-  const auto where = reinterpret_cast<uintptr_t>(address);
-  for (std::string line; std::getline(maps, line);) {
-    std::istringstream fields(line);
-    std::string range, perms, offset, device, inode, path;
-    fields >> range >> perms >> offset >> device >> inode >> path;
-    const auto dash = range.find('-');
-    const auto begin = std::stoull(range.substr(0, dash), nullptr, 16);
-    const auto end = std::stoull(range.substr(dash + 1), nullptr, 16);
-    if (path == target && where >= begin && where < end) return true;
-  }
-  return false;
-}
-
 // A torch.save-style archive around a hand-written pickle, written by LibTorch's own writer (as torch.save's is).
 fs::path write_archive(const fs::path& path, const std::string& pickle) {
   caffe2::serialize::PyTorchStreamWriter writer(path.string());
@@ -120,7 +103,7 @@ TEST(TorchCheckpoint, EveryDtypeViewsAndEdgeShapes) {
   for (const auto& name : checkpoint->names()) {
     const auto tensor = checkpoint->tensor(name);
     if (tensor.numel() > 0) {
-      EXPECT_TRUE(is_mapped_from(tensor.data_ptr(), path)) << name;
+      EXPECT_TRUE(arrakis::test::is_mapped_from(tensor.data_ptr(), path)) << name;
     }
   }
   EXPECT_FALSE(checkpoint->contains("step"));  // an int in the state dict is skipped
@@ -134,7 +117,7 @@ TEST(TorchCheckpoint, DeflatedRecordsAreReadInstead) {
   expect_file_as_saved("compressed.bin");
   const auto path = fixtures() / "compressed.bin";
   const auto checkpoint = TorchCheckpointFile::open(path);
-  EXPECT_FALSE(is_mapped_from(checkpoint->tensor("f32").data_ptr(), path));
+  EXPECT_FALSE(arrakis::test::is_mapped_from(checkpoint->tensor("f32").data_ptr(), path));
 }
 
 TEST(TorchCheckpoint, NestedStateDictIsUnwrapped) { expect_file_as_saved("nested.bin"); }
@@ -163,7 +146,7 @@ TEST(TorchCheckpoint, InPlaceEditsNeverReachTheFile) {
   const std::string before = read_bytes(copy);
   {
     auto tensor = TorchCheckpointFile::open(copy)->tensor("only.weight");
-    ASSERT_TRUE(is_mapped_from(tensor.data_ptr(), copy));
+    ASSERT_TRUE(arrakis::test::is_mapped_from(tensor.data_ptr(), copy));
     tensor.add_(100.0f);
     EXPECT_EQ(tensor[0][0].item<float>(), 100.0f);
   }
