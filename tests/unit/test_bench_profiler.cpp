@@ -1,6 +1,7 @@
 // profile_model: the components partition the forward, their times add up to an unprofiled forward's wall time, and
 // the memory counts are what the forward allocates.
 #include <chrono>
+#include <map>
 
 #include "arrakis/experiments/model_profiler.hpp"
 #include "arrakis/model/config.hpp"
@@ -47,15 +48,23 @@ TEST(BenchProfiler, ComponentTimesAddUpToTheForwardsWallTime) {
   auto tokens = torch::randint(0, 1000, {2, 64}, torch::kInt64);
   // Profiled and plain forwards alternate, and each side keeps its fastest (the one least disturbed by other
   // processes), so that both see the same machine.
+  // Each component keeps its fastest time too: a process scheduled in during one component of one forward (a build
+  // running beside the tests) then costs nothing.
   ModelProfile profile;
   double plain = INFINITY;
   profile.forward_seconds = INFINITY;
+  std::map<std::string, double> fastest_component;
   plain_forward_seconds(model, tokens);  // warm-up
   for (int i = 0; i < 15; ++i) {
     auto p = profile_model(model, tokens, {.repeats = 1, .warmup = 0});
+    for (const auto& c : p.components)
+      fastest_component[c.name] =
+          std::min(fastest_component.count(c.name) ? fastest_component[c.name] : INFINITY, c.seconds);
     if (p.forward_seconds < profile.forward_seconds) profile = p;
     plain = std::min(plain, plain_forward_seconds(model, tokens));
   }
+  double fastest_components = 0;
+  for (const auto& [name, seconds] : fastest_component) fastest_components += seconds;
 
   std::vector<std::string> names;
   for (const auto& c : profile.components) names.push_back(c.name);
@@ -69,8 +78,8 @@ TEST(BenchProfiler, ComponentTimesAddUpToTheForwardsWallTime) {
   EXPECT_NEAR(profile.component_seconds(), profile.forward_seconds, 1e-9);
   ASSERT_EQ(profile.layers().size(), 3u);
   // The components of the profiled forward add up to within 10% of the same forward run with no hooks.
-  EXPECT_NEAR(profile.component_seconds() / plain, 1.0, 0.10)
-      << "components " << profile.component_seconds() << " s, forward " << plain << " s\n"
+  EXPECT_NEAR(fastest_components / plain, 1.0, 0.10)
+      << "components " << fastest_components << " s, forward " << plain << " s\n"
       << profile.table();
 }
 
