@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -63,6 +64,12 @@ inline long long peak_rss_bytes() {
     if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
   std::fclose(status);
   return kib * 1024;
+}
+
+/// A file's bytes ("" when it cannot be read).
+inline std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 /// Whether `address` lies in a mapping of `file` (Linux /proc/self/maps): a tensor views the file, not a copy.

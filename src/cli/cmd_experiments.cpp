@@ -149,7 +149,7 @@ void export_experiments(const ExperimentsArgs& args) {
   const std::filesystem::path out_path(args.out);
   for (const auto* suffix : {"", "-wal", "-shm"}) {
     const std::filesystem::path part = store.database_path().string() + suffix;
-    if (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(out_path, part, ec))
+    if (std::filesystem::equivalent(out_path, part, ec))  // false (with ec set) when either does not exist
       throw Error(fmt::format("--out {} is the experiment database itself: the export would replace it", args.out));
   }
   if (std::ifstream existing(out_path, std::ios::binary); existing) {

@@ -33,9 +33,7 @@ void PipelineTokenizer::encode_stretch(std::string_view text, bool at_start, std
   std::string normalized;
   if (pipeline_.normalizer) {
     normalized.assign(text);
-    const std::size_t before = normalized.size();
     pipeline_.normalizer->normalize(normalized);
-    check_normalized_growth(before, normalized.size());
     text = normalized;
   }
   if (pipeline_.added.matches_in(AddedVocabulary::Pass::Normalized))

@@ -18,15 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using arrakis::TorchCheckpointFile;
-using json = nlohmann::json;
-using namespace std::string_literals;
 
 fs::path fixtures() { return arrakis::test::source_dir() / "tests/data/torch_checkpoints"; }
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using arrakis::test::read_bytes;
 
 // Just enough of safetensors to compare against (F32 only, in header order); the project's own reader is tested
 // on its own.

@@ -124,9 +124,8 @@ TEST(HostileInput, HookNamePatternsCannotOverflowTheStackOrBacktrackForever) {
   }
   // With those optimisations switched off in the pattern itself, the match budget stops it with a clear error.
   const auto start = std::chrono::steady_clock::now();
-  message = test::error_of([&] {
-    model.run_with_cache(tokens, names_matching("(*NO_START_OPT)(*NO_AUTO_POSSESS)^(([a-z.0-9_]+)*)+!$"));
-  });
+  message = test::error_of(
+      [&] { model.run_with_cache(tokens, names_matching("(*NO_START_OPT)(*NO_AUTO_POSSESS)^(([a-z.0-9_]+)*)+!$")); });
   EXPECT_NE(message.find("gave up matching"), std::string::npos) << message;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
   // Ordinary patterns still select what they say.
@@ -205,11 +204,7 @@ TEST(HostileInput, APickleDeclaringAGibibyteIsRefusedBeforeItIsAllocated) {
     writer.writeEndOfFile();
   }
   // Declare 1 GiB uncompressed for data.pkl in the central directory.
-  std::string bytes;
-  {
-    std::ifstream in(path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  std::string bytes = test::read_bytes(path);
   bool patched = false;
   for (std::size_t at = 0; at + 46 < bytes.size(); ++at) {
     if (bytes.compare(at, 4, "PK\x01\x02") != 0) continue;

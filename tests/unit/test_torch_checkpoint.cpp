@@ -26,10 +26,7 @@ using namespace std::string_literals;
 
 fs::path fixtures() { return arrakis::test::source_dir() / "tests/data/torch_checkpoints"; }
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using arrakis::test::read_bytes;
 
 const json& expected() {
   static const json parsed = json::parse(read_bytes(fixtures() / "expected.json"));

@@ -11,11 +11,10 @@ namespace arrakis::tok {
 
 /// How far normalizing may grow a text: 64 times its length plus 4 KiB, far beyond what real normalizers do (NFKD's
 /// most expanding character gives 18 from 1). A tokenizer.json whose normalizers grow text further (a Sequence of
-/// Replace "a" -> "aa", a megabyte Prepend) is refused while it runs, step by step, before memory runs out.
+/// Replace "a" -> "aa", a megabyte Prepend) is refused while it runs, step by step, before memory runs out: every
+/// normalizer make_normalizer returns is a SequenceNormalizer, which checks after each step.
 inline constexpr std::size_t kMaxNormalizedGrowth = 64;
 inline constexpr std::size_t kNormalizedSlack = 4096;
-/// arrakis::Error when normalizing grew a text of `before` bytes to `after`.
-void check_normalized_growth(std::size_t before, std::size_t after);
 
 class Normalizer {
  public:
@@ -27,20 +26,15 @@ class Normalizer {
 class SequenceNormalizer final : public Normalizer {
  public:
   explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
-  void normalize(std::string& text) const override {
-    const std::size_t before = text.size();
-    for (const auto& step : steps_) {
-      step->normalize(text);
-      check_normalized_growth(before, text.size());
-    }
-  }
+  /// Runs the steps; arrakis::Error as soon as the text outgrows kMaxNormalizedGrowth.
+  void normalize(std::string& text) const override;
 
  private:
   std::vector<std::unique_ptr<Normalizer>> steps_;
 };
 
-/// The normalizer of a tokenizer.json ("normalizer": ...): nullptr for null (and for an empty Sequence); an
-/// arrakis::Error naming the type and the file for a type not supported.
+/// The normalizer of a tokenizer.json ("normalizer": ...), always a SequenceNormalizer (so bounded): nullptr for null
+/// (and for an empty Sequence); an arrakis::Error naming the type and the file for a type not supported.
 std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const JsonPlace& place);
 
 }  // namespace arrakis::tok
