@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arrakis/io/safetensors.hpp"
+#include "gpt2_vocabulary.hpp"
 #include "test_support.hpp"
 
 namespace arrakis {
@@ -13,8 +14,9 @@ namespace {
 using test::run_cli;
 
 TEST(Cli, TokenizePrintsIdsAndJson) {
-  ARRAKIS_REQUIRE_SHARED();
-  auto dir = (test::shared_dir() / "tokenizers/gpt2").string();
+  ARRAKIS_REQUIRE_GPT2_VOCABULARY();
+  auto dir = test::gpt2_vocabulary_dir().string();
+  // "Hello world!" is 15496, 995, 0 in GPT-2 (OpenAI's encoder, as in ../shared's GPT-2 fixture cases).
   auto plain = run_cli("tokenize --model " + dir + " --text 'Hello world!'");
   ASSERT_EQ(plain.status, 0) << plain.output;
   EXPECT_EQ(plain.output, "15496 995 0\n");

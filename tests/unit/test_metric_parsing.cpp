@@ -1,18 +1,20 @@
-// Metrics parsed from the command line's spelling, token texts through ../shared's GPT-2 tokenizer.
+// Metrics parsed from the command line's spelling on a random GPT-2-shaped model (vocabulary 512), token texts
+// through the GPT-2 tokenizer (gpt2_vocabulary.hpp).
 #include <fmt/format.h>
 
 #include "arrakis/analysis/metrics.hpp"
 #include "arrakis/error.hpp"
-#include "arrakis/model/loading.hpp"
 #include "arrakis/tokenizer/tokenizer.hpp"
+#include "gpt2_vocabulary.hpp"
 #include "test_support.hpp"
+#include "unit/random_models.hpp"
 
 namespace arrakis {
 namespace {
 
 TEST(AnalysisMetrics, ParsesTheCommandLineSpelling) {
-  ARRAKIS_REQUIRE_SHARED();
-  auto model = load_pretrained(test::shared_dir() / "fixtures/hf/gpt2");
+  ARRAKIS_REQUIRE_GPT2_VOCABULARY();
+  auto model = test::random_model("gpt2");
   auto parsed = parse_metric("logit-diff:5,6", model);
   EXPECT_EQ(to_string(parsed.kind), "logit-diff");
   EXPECT_EQ(parsed.answer, 5);
@@ -30,8 +32,8 @@ TEST(AnalysisMetrics, ParsesTheCommandLineSpelling) {
   EXPECT_NE(test::error_of([&] { parse_metric("entropy", model); }).find("unknown metric 'entropy'"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] { parse_metric("logprob:Mary", model); }).find("no tokenizer"), std::string::npos);
-  // Texts through a tokenizer: GPT-2's " the" is 262 and " a" 257 (both inside the fixture's 512-token vocabulary).
-  model.set_tokenizer(load_tokenizer(test::shared_dir() / "tokenizers/gpt2"));
+  // Texts through a tokenizer: GPT-2's " the" is 262 and " a" 257 (both inside the model's 512-token vocabulary).
+  model.set_tokenizer(load_tokenizer(test::gpt2_vocabulary_dir()));
   auto texts = parse_metric("logit-diff: the, a", model);
   EXPECT_EQ(texts.answer, 262);
   EXPECT_EQ(texts.wrong, 257);
