@@ -1,10 +1,12 @@
 // HookedAutoConfig / HookedAutoModel: every family from a few sizes with Hugging Face's defaults for the rest,
-// seeded random weights, from_pretrained choosing the family, and clear errors.
+// seeded random weights, from_pretrained choosing the family (from a random checkpoint in Hugging Face's layout), and
+// clear errors.
 #include <fstream>
 
 #include "arrakis/model/auto_model.hpp"
 #include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
+#include "unit/random_models.hpp"
 
 namespace arrakis {
 namespace {
@@ -137,6 +139,22 @@ TEST(AutoModel, ErrorsNameTheFamilyAndTheField) {
   bad_heads.num_attention_heads = 5;  // 32 is not a multiple of 5
   message = test::error_of([&] { HookedAutoModel m(bad_heads); });
   EXPECT_NE(message.find("HookedAutoConfig"), std::string::npos) << message;
+}
+
+TEST(AutoModel, FromPretrainedChoosesTheFamilyFromModelType) {
+  for (const char* family : {"gpt-neox", "qwen2"}) {
+    const auto dir = test::saved_random_hf_model(family);
+    auto model = HookedAutoModel::from_pretrained(dir);
+    auto reference = load_pretrained(dir);
+    EXPECT_EQ(model.config().family, reference.config().family);
+    auto tokens = torch::arange(1, 9, torch::kInt64).unsqueeze(0);
+    EXPECT_EQ(test::max_abs_diff(model.forward(tokens), reference.forward(tokens)), 0.0);
+  }
+  auto dir = test::temp_dir("auto-unsupported");
+  std::ofstream(dir / "config.json") << R"({"model_type": "t5", "d_model": 8})";
+  auto message = test::error_of([&] { HookedAutoModel::from_pretrained(dir); });
+  EXPECT_NE(message.find("'t5' is not a supported family"), std::string::npos) << message;
+  EXPECT_NE(message.find("stable-lm"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
-// Loading checkpoints in every supported layout, dtypes, padding, and the errors bad input gets.
+// Loading Hugging Face checkpoint folders: sharded safetensors, dtypes, padding, the key/value cache, and the errors
+// bad input gets, on a seeded random checkpoint in GPT-2's Hugging Face layout (random_models.hpp). Hugging Face's own
+// logits for each family: reference/test_hf_fixtures.cpp; a pytorch_model.bin: reference/test_model_loading.cpp.
 #include <fstream>
 
 #include "arrakis/io/checkpoint.hpp"
 #include "arrakis/io/config_json.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "test_support.hpp"
+#include "unit/random_models.hpp"
 
 namespace arrakis {
 namespace {
@@ -13,13 +17,19 @@ namespace {
 namespace fs = std::filesystem;
 using torch::indexing::Slice;
 
-fs::path gpt2_dir() { return test::shared_dir() / "fixtures/hf/gpt2"; }
-torch::Tensor expected(const std::string& name) {
-  return SafetensorsFile::open(gpt2_dir() / "expected.safetensors")->tensor(name);
+// Written once for the whole suite; tests that change it work on a copy.
+const fs::path& gpt2_dir() {
+  static const fs::path dir = test::saved_random_hf_model("gpt2");
+  return dir;
 }
 
+// Two sequences of 12 tokens, as the Hugging Face fixtures have.
+torch::Tensor input_ids() { return torch::randint(512, {2, 12}, seeded_generator(1), torch::kInt64); }
+
+// The model's own float32 logits for input_ids(), read from the unchanged folder.
+torch::Tensor float32_logits() { return load_pretrained(gpt2_dir())(input_ids()); }
+
 TEST(Loading, ShardedSafetensorsThroughTheIndex) {
-  ARRAKIS_REQUIRE_SHARED();
   auto dir = test::temp_dir("sharded");
   fs::copy_file(gpt2_dir() / "config.json", dir / "config.json");
   auto tensors = load_safetensors(gpt2_dir() / "model.safetensors");
@@ -31,7 +41,7 @@ TEST(Loading, ShardedSafetensorsThroughTheIndex) {
   for (const auto& [n, t] : second) index["weight_map"][n] = "model-00002-of-00002.safetensors";
   std::ofstream(dir / "model.safetensors.index.json") << index.dump();
   auto model = load_pretrained(dir);
-  EXPECT_LT(test::max_abs_diff(model(expected("input_ids")), expected("logits")), 1e-4);
+  EXPECT_LT(test::max_abs_diff(model(input_ids()), float32_logits()), 1e-4);
 
   // An index naming a shard that is not there.
   index["weight_map"]["transformer.wte.weight"] = "model-00003-of-00002.safetensors";
@@ -41,16 +51,7 @@ TEST(Loading, ShardedSafetensorsThroughTheIndex) {
   EXPECT_NE(message.find("does not exist"), std::string::npos) << message;
 }
 
-TEST(Loading, PytorchModelBinWrittenByTorchSave) {
-  ARRAKIS_REQUIRE_SHARED();
-  auto dir = test::source_dir() / "tests/data/torch_checkpoints/gpt2";
-  ASSERT_TRUE(fs::exists(dir / "pytorch_model.bin"));
-  auto model = load_pretrained(dir);
-  EXPECT_LT(test::max_abs_diff(model(expected("input_ids")), expected("logits")), 1e-4);
-}
-
 TEST(Loading, MissingTensorIsAnErrorNamingTensorAndFile) {
-  ARRAKIS_REQUIRE_SHARED();
   auto dir = test::temp_dir("missing-tensor");
   fs::copy_file(gpt2_dir() / "config.json", dir / "config.json");
   NamedTensors kept;
@@ -63,7 +64,6 @@ TEST(Loading, MissingTensorIsAnErrorNamingTensorAndFile) {
 }
 
 TEST(Loading, WrongShapeAndUnsupportedFamilyAreClearErrors) {
-  ARRAKIS_REQUIRE_SHARED();
   auto dir = test::temp_dir("wrong-shape");
   fs::copy_file(gpt2_dir() / "model.safetensors", dir / "model.safetensors");
   auto config = ConfigJson::load(gpt2_dir() / "config.json").json();
@@ -85,7 +85,6 @@ TEST(Loading, WrongShapeAndUnsupportedFamilyAreClearErrors) {
 }
 
 TEST(Loading, TokenOutsideVocabularyAndOverlongSequenceAreErrors) {
-  ARRAKIS_REQUIRE_SHARED();
   auto model = load_pretrained(gpt2_dir());
   auto tokens = torch::zeros({2, 5}, torch::kInt64);
   tokens.index_put_({1, 3}, 512);
@@ -101,10 +100,12 @@ TEST(Loading, TokenOutsideVocabularyAndOverlongSequenceAreErrors) {
 }
 
 TEST(Loading, LeftPaddedBatchGivesEachSequenceItsResultAlone) {
-  ARRAKIS_REQUIRE_SHARED();
   auto model = load_pretrained(gpt2_dir());
-  auto ids = expected("pad.input_ids");
-  auto mask = expected("pad.attention_mask");
+  // Row 1 starts with 3 pads (token 0, masked out), as in the Hugging Face fixtures' padded batch.
+  auto ids = input_ids();
+  ids.index_put_({1, Slice(0, 3)}, 0);
+  auto mask = torch::ones({2, 12}, torch::kInt64);
+  mask.index_put_({1, Slice(0, 3)}, 0);
   ForwardOptions options;
   options.attention_mask = mask;
   auto batched = model(ids, options);
@@ -116,15 +117,14 @@ TEST(Loading, LeftPaddedBatchGivesEachSequenceItsResultAlone) {
 }
 
 TEST(Loading, Bfloat16WeightsHalveMemoryAndStayClose) {
-  ARRAKIS_REQUIRE_SHARED();
   LoadOptions options;
   options.dtype = torch::kBFloat16;
   auto model = load_pretrained(gpt2_dir(), options);
   EXPECT_EQ(model.weights().W_E.scalar_type(), torch::kBFloat16);
-  auto logits = model(expected("input_ids"));
+  auto logits = model(input_ids());
   EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
-  auto reference = expected("logits");
-  // bfloat16 keeps ~3 significant digits: logits of magnitude ~10 move by a few hundredths.
+  auto reference = float32_logits();
+  // bfloat16 keeps ~3 significant digits: logits move by a few hundredths at most.
   auto error = (logits.to(torch::kFloat32) - reference).abs();
   EXPECT_LT(error.mean().item<double>(), 0.05);
   auto agree = (logits.argmax(-1) == reference.argmax(-1)).to(torch::kFloat32).mean().item<double>();
@@ -132,9 +132,8 @@ TEST(Loading, Bfloat16WeightsHalveMemoryAndStayClose) {
 }
 
 TEST(Loading, IncrementalForwardWithKeyValueCacheEqualsFullForward) {
-  ARRAKIS_REQUIRE_SHARED();
   auto model = load_pretrained(gpt2_dir());
-  auto ids = expected("input_ids");
+  auto ids = input_ids();
   auto full = model(ids);
   KeyValueCache kv;
   ForwardOptions options;
