@@ -1,5 +1,6 @@
 // Head detectors, composition scores and Fourier analysis on real trained models from ../shared: induction-2l (a
 // previous-token head in layer 0 feeding induction heads in layer 1) and the grokking modular-addition model.
+// Composition scores and OV copying scores against their definitions: unit/test_analysis_circuits.cpp.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -89,51 +90,6 @@ TEST(AnalysisHeads, InductionModelHasAPreviousTokenHeadThenInductionHeads) {
                fmt::join(std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + 4), " "));
     EXPECT_EQ(into.argmax().item<int64_t>(), prev_head) << "induction head L1H" << head;
   }
-}
-
-TEST(AnalysisHeads, CompositionScoresMatchMaterialisedProducts) {
-  ARRAKIS_REQUIRE_SHARED();
-  auto model = induction_model();
-  auto& w = model.weights();
-  for (auto kind : {CompositionKind::Q, CompositionKind::K, CompositionKind::V}) {
-    auto scores = all_composition_scores(model, kind);
-    for (int h0 = 0; h0 < 4; h0 += 3)
-      for (int h1 = 0; h1 < 4; ++h1) {
-        auto ov = torch::matmul(w.blocks[0].attn.W_V[h0], w.blocks[0].attn.W_O[h0]).to(torch::kFloat64);
-        auto q = w.blocks[1].attn.W_Q[h1].to(torch::kFloat64), k = w.blocks[1].attn.W_K[h1].to(torch::kFloat64);
-        torch::Tensor right =
-            kind == CompositionKind::Q ? torch::matmul(q, k.t())
-            : kind == CompositionKind::K
-                ? torch::matmul(k, q.t())
-                : torch::matmul(w.blocks[1].attn.W_V[h1], w.blocks[1].attn.W_O[h1]).to(torch::kFloat64);
-        double expected = (torch::matmul(ov, right).norm() / (ov.norm() * right.norm())).item<double>();
-        EXPECT_NEAR(scores[0][h0][1][h1].item<double>(), expected, 1e-5);
-      }
-  }
-}
-
-TEST(AnalysisHeads, OvCopyingScoreEqualsTheFullCircuitsEigenvalues) {
-  ARRAKIS_REQUIRE_SHARED();
-  auto model = induction_model();
-  auto copying = ov_copying_scores(model);
-  auto fraction = positive_eigenvalue_fraction(model);
-  ASSERT_EQ(copying.sizes(), (std::vector<int64_t>{2, 4}));
-  auto full = full_ov_circuits(model);
-  for (int h : {0, 2}) {
-    // All 128 eigenvalues of the materialised W_E·OV·W_U of L1Hh: beyond its d_head nonzero ones they are ~0, so the
-    // ratio is the same.
-    auto eig = torch::linalg_eigvals(full.select(0, 1).select(0, h).AB().to(torch::kFloat64));
-    double expected = (torch::real(eig.sum()) / eig.abs().sum()).item<double>();
-    EXPECT_NEAR(copying[1][h].item<double>(), expected, 1e-3) << "L1H" << h;
-  }
-  EXPECT_TRUE(((fraction >= 0) & (fraction <= 1)).all().item<bool>());
-  // Induction heads copy: their OV circuits map a token to itself.
-  auto tokens = repeated_random_sequences({.batch = 16, .period = 16, .high = 128, .seed = 1});
-  auto scores = head_scores(model, tokens, {.period = 16});
-  auto best_induction = scores.induction[1].argmax().item<int64_t>();
-  fmt::print("OV copying scores: {}\n",
-             fmt::join(std::vector<float>(copying.data_ptr<float>(), copying.data_ptr<float>() + 8), " "));
-  EXPECT_GT(copying[1][best_induction].item<double>(), 0.5);
 }
 
 TEST(AnalysisGrokking, ModularAdditionIsCorrectAndItsEmbeddingLivesOnAFewFrequencies) {

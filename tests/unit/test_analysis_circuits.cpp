@@ -1,5 +1,6 @@
-// FactoredMatrix and the OV/QK circuits against materialised products, on seeded random matrices and models (the
-// detectors and composition scores on trained models: reference/test_trained_circuits.cpp).
+// FactoredMatrix, the OV/QK circuits and composition scores against materialised products, on seeded random matrices
+// and models; OV copying scores against the full circuits' eigenvalues on the embedded demo model (the detectors and
+// composition on trained models: reference/test_trained_circuits.cpp).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -7,6 +8,7 @@
 #include "arrakis/analysis/factored_matrix.hpp"
 #include "arrakis/analysis/fourier.hpp"
 #include "arrakis/analysis/head_detectors.hpp"
+#include "arrakis/demo/demo_model.hpp"
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
@@ -17,6 +19,22 @@ namespace arrakis {
 namespace {
 
 using torch::indexing::Slice;
+
+// A seeded random model shaped like ../shared's induction-2l: two attention-only layers of 4 heads of 12, d_model 48,
+// vocabulary 128, no norms (so the circuits' norm folding and centring leave the weights as they are).
+HookedTransformer random_attention_only_model() {
+  ModelConfig c;
+  c.n_layers = 2;
+  c.d_model = 48;
+  c.n_heads = 4;
+  c.d_head = 12;
+  c.d_vocab = 128;
+  c.n_ctx = 85;
+  c.attn_only = true;
+  c.normalization = NormType::None;
+  auto weights = ModelWeights::random(c, /*seed=*/0, /*init_range=*/0.1);
+  return HookedTransformer(std::move(c), std::move(weights));
+}
 
 TEST(AnalysisFactored, SvdEigenvaluesAndNormEqualThoseOfTheProduct) {
   torch::manual_seed(3);
@@ -90,6 +108,50 @@ TEST(AnalysisFactored, CircuitsMapQueryHeadsToTheirKeyValueHeads) {
   EXPECT_LT(test::max_abs_diff(folded.select(0, 1).select(0, 3).AB(),
                                w.unsqueeze(-1) * torch::matmul(attn.W_V[1], attn.W_O[3])),
             1e-5);
+}
+
+TEST(AnalysisHeads, CompositionScoresMatchMaterialisedProducts) {
+  auto model = random_attention_only_model();
+  auto& w = model.weights();
+  for (auto kind : {CompositionKind::Q, CompositionKind::K, CompositionKind::V}) {
+    auto scores = all_composition_scores(model, kind);
+    for (int h0 = 0; h0 < 4; h0 += 3)
+      for (int h1 = 0; h1 < 4; ++h1) {
+        auto ov = torch::matmul(w.blocks[0].attn.W_V[h0], w.blocks[0].attn.W_O[h0]).to(torch::kFloat64);
+        auto q = w.blocks[1].attn.W_Q[h1].to(torch::kFloat64), k = w.blocks[1].attn.W_K[h1].to(torch::kFloat64);
+        torch::Tensor right =
+            kind == CompositionKind::Q ? torch::matmul(q, k.t())
+            : kind == CompositionKind::K
+                ? torch::matmul(k, q.t())
+                : torch::matmul(w.blocks[1].attn.W_V[h1], w.blocks[1].attn.W_O[h1]).to(torch::kFloat64);
+        double expected = (torch::matmul(ov, right).norm() / (ov.norm() * right.norm())).item<double>();
+        EXPECT_NEAR(scores[0][h0][1][h1].item<double>(), expected, 1e-5);
+      }
+  }
+}
+
+// On the embedded demo model (vocabulary 128, heads of 16), whose layer-1 induction heads copy.
+TEST(AnalysisHeads, OvCopyingScoreEqualsTheFullCircuitsEigenvalues) {
+  auto model = load_demo_model();
+  auto copying = ov_copying_scores(model);
+  auto fraction = positive_eigenvalue_fraction(model);
+  ASSERT_EQ(copying.sizes(), (std::vector<int64_t>{2, 4}));
+  auto full = full_ov_circuits(model);
+  for (int h : {0, 2}) {
+    // All 128 eigenvalues of the materialised W_E·OV·W_U of L1Hh: beyond its d_head nonzero ones they are ~0, so the
+    // ratio is the same.
+    auto eig = torch::linalg_eigvals(full.select(0, 1).select(0, h).AB().to(torch::kFloat64));
+    double expected = (torch::real(eig.sum()) / eig.abs().sum()).item<double>();
+    EXPECT_NEAR(copying[1][h].item<double>(), expected, 1e-3) << "L1H" << h;
+  }
+  EXPECT_TRUE(((fraction >= 0) & (fraction <= 1)).all().item<bool>());
+  // Induction heads copy: their OV circuits map a token to itself.
+  auto tokens = repeated_random_sequences({.batch = 16, .period = 16, .high = 128, .seed = 1});
+  auto scores = head_scores(model, tokens, {.period = 16});
+  auto best_induction = scores.induction[1].argmax().item<int64_t>();
+  fmt::print("OV copying scores: {}\n",
+             fmt::join(std::vector<float>(copying.data_ptr<float>(), copying.data_ptr<float>() + 8), " "));
+  EXPECT_GT(copying[1][best_induction].item<double>(), 0.5);
 }
 
 }  // namespace
