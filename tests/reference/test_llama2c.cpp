@@ -1,4 +1,5 @@
-// llama2.c's own files (../shared/models/stories260K) against the same weights in Hugging Face layout.
+// llama2.c's own files (../shared/models/stories260K) against the same weights in Hugging Face layout. Detecting the
+// format and its errors: unit/test_llama2c.cpp.
 #include <fstream>
 
 #include "arrakis/io/safetensors.hpp"
@@ -22,22 +23,6 @@ TEST(Llama2c, CheckpointGivesTheLogitsOfItsHuggingFaceConversion) {
   auto ids = expected->tensor("input_ids");
   EXPECT_LT(test::max_abs_diff(llama2c(ids), hf(ids)), 1e-4);
   EXPECT_LT(test::max_abs_diff(llama2c(ids), expected->tensor("logits")), 1e-4);
-}
-
-TEST(Llama2c, FileIsDetectedByItsHeaderAndSize) {
-  ARRAKIS_REQUIRE_SHARED();
-  const auto dir = test::shared_dir() / "models/stories260K";
-  EXPECT_TRUE(is_llama2c_checkpoint(dir / "stories260K.bin"));
-  EXPECT_FALSE(is_llama2c_checkpoint(dir / "tok512.bin"));
-  EXPECT_NO_THROW(load_pretrained(dir / "stories260K.bin"));
-
-  auto truncated = test::temp_dir("llama2c") / "model.bin";
-  fs::copy_file(dir / "stories260K.bin", truncated);
-  fs::resize_file(truncated, fs::file_size(truncated) - 64);
-  EXPECT_FALSE(is_llama2c_checkpoint(truncated));
-  auto message = test::error_of([&] { load_llama2c(truncated, torch::kFloat32, torch::kCPU); });
-  EXPECT_NE(message.find("truncated"), std::string::npos) << message;
-  EXPECT_NE(message.find(truncated.string()), std::string::npos) << message;
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 //  - decoding the ids that greedy decoding of the stories260K model gives (../shared/README.md);
 //  - encoding against a literal transcription of llama2.c's run.c encode() (the pair scan, once per merge), which
 //    the tokenizer implements with a heap: both must merge in the same order on any text;
-//  - finding the file in a folder, and the errors of files that do not parse.
+//  - its special tokens.
+// Finding the file in a folder and the errors of files that do not parse: unit/test_tokenizer_llama2c.cpp.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -92,12 +93,6 @@ Ids run_c_encode(const Vocab& vocab, const std::string& text) {
   return tokens;
 }
 
-fs::path folder_with(const std::string& name, const std::map<std::string, fs::path>& files) {
-  const fs::path dir = arrakis::test::temp_dir(name);
-  for (const auto& [file_name, source] : files) fs::copy_file(source, dir / file_name);
-  return dir;
-}
-
 const arrakis::Tokenizer& stories() {
   static const std::shared_ptr<arrakis::Tokenizer> tokenizer = arrakis::load_tokenizer(stories_dir());
   return *tokenizer;
@@ -169,49 +164,4 @@ TEST(TokenizerLlama2c, SpecialTokensAreLlama2cs) {
   EXPECT_EQ(stories().decode(Ids{1, 2}, /*skip_special=*/true), "");
   const std::string message = arrakis::test::error_of([&] { stories().decode(Ids{512}); });
   EXPECT_NE(message.find("512"), std::string::npos) << message;
-}
-
-TEST(TokenizerLlama2c, FoundInAFolderByNameAndContent) {
-  ARRAKIS_REQUIRE_SHARED();
-  const fs::path model = stories_dir() / "stories260K.bin";
-  const fs::path tok = stories_dir() / "tok512.bin";
-
-  // tokenizer.bin, or a tok*.bin that parses; the model's own .bin never passes for a tokenizer.
-  for (const std::string name : {"tokenizer.bin", "tok512.bin"}) {
-    const fs::path dir =
-        folder_with("llama2c-" + name, {{name, tok}, {"stories260K.bin", model}, {"tok_model.bin", model}});
-    EXPECT_EQ(arrakis::load_tokenizer(dir)->encode("Once upon a time"), (Ids{403, 407, 261, 378})) << name;
-    fs::remove_all(dir);
-  }
-  const fs::path only_model =
-      folder_with("llama2c-model-only", {{"tok_model.bin", model}, {"pytorch_model.bin", model}});
-  EXPECT_EQ(arrakis::try_load_tokenizer(only_model), nullptr);
-  const std::string none = arrakis::test::error_of([&] { arrakis::load_tokenizer(only_model); });
-  EXPECT_NE(none.find("tok*.bin"), std::string::npos) << none;
-  fs::remove_all(only_model);
-
-  // Two candidates: named, not guessed between.
-  const fs::path two = folder_with("llama2c-two", {{"tok512.bin", tok}, {"tok_other.bin", tok}});
-  const std::string message = arrakis::test::error_of([&] { arrakis::load_tokenizer(two); });
-  EXPECT_NE(message.find("tok512.bin"), std::string::npos) << message;
-  EXPECT_NE(message.find("tok_other.bin"), std::string::npos) << message;
-  fs::remove_all(two);
-}
-
-TEST(TokenizerLlama2c, AFileThatDoesNotParseSaysWhy) {
-  ARRAKIS_REQUIRE_SHARED();
-  const fs::path dir = folder_with("llama2c-bad", {{"tokenizer.bin", stories_dir() / "tok512.bin"}});
-  const fs::path file = dir / "tokenizer.bin";
-  const auto expect_error = [&](const std::string& what) {
-    const std::string message = arrakis::test::error_of([&] { arrakis::load_tokenizer(dir); });
-    EXPECT_NE(message.find(file.string()), std::string::npos) << message;
-    EXPECT_NE(message.find(what), std::string::npos) << message;
-  };
-  fs::resize_file(file, fs::file_size(file) - 3);
-  expect_error("ends inside");
-  fs::copy_file(stories_dir() / "stories260K.bin", file, fs::copy_options::overwrite_existing);
-  expect_error("not a llama2.c tokenizer");
-  std::ofstream(file, std::ios::binary) << "ab";
-  expect_error("header");
-  fs::remove_all(dir);
 }
