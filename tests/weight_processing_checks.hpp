@@ -1,6 +1,6 @@
 #pragma once
-// What each weight-processing option promises about the weights, checked the same way on random models
-// (unit/test_weight_processing.cpp) and on ../shared's checkpoints (reference/test_weight_processing_fixtures.cpp).
+// What each weight-processing option promises about the weights, checked the same way on every model that
+// unit/test_weight_processing.cpp processes.
 #include <gtest/gtest.h>
 
 #include <string>

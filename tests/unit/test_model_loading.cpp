@@ -1,6 +1,7 @@
 // Loading Hugging Face checkpoint folders: sharded safetensors, dtypes, padding, the key/value cache, and the errors
 // bad input gets, on a seeded random checkpoint in GPT-2's Hugging Face layout (random_models.hpp). Hugging Face's own
-// logits for each family: reference/test_hf_fixtures.cpp; a pytorch_model.bin: reference/test_model_loading.cpp.
+// logits for each family: reference/test_hf_fixtures.cpp; a pytorch_model.bin:
+// reference/test_pytorch_model_bin.cpp.
 #include <fstream>
 
 #include "arrakis/io/checkpoint.hpp"
