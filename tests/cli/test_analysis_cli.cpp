@@ -153,10 +153,10 @@ TEST(AnalysisCli, HeadsFindsThePreviousTokenAndInductionHeads) {
 }
 
 TEST(AnalysisCli, LensPrintsTheTableAndJson) {
-  ARRAKIS_REQUIRE_SHARED();
-  auto model_dir = (test::shared_dir() / "models/tl/induction-2l").string();
-  // The model's training format: 16 random tokens repeated. Two copies and the start of a third: it predicts the
-  // next token of the repeat (21 after ... 9, 83) — but only after its last layer.
+  // The embedded demo model (assets/demo-model), trained on random segments repeated: 16 random tokens, two copies and
+  // the start of a third. Its induction heads predict the next token of the repeat (21 after ... 9, 83) — but only
+  // after its last layer.
+  auto model_dir = (test::source_dir() / "assets/demo-model").string();
   const std::string segment = "44,47,117,64,67,123,67,103,9,83,21,114,36,87,70,88";
   const std::string ids = segment + "," + segment + ",44,47,117,64,67,123,67,103,9,83";
   auto result = run_cli("lens --model " + model_dir + " --input-ids " + ids + " --top-k 3 --json");
