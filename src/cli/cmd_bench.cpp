@@ -7,6 +7,7 @@
 
 #include "arrakis/benchmarks/forward_benchmark.hpp"
 #include "arrakis/benchmarks/load_benchmark.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "cli/validators.hpp"
@@ -56,17 +57,14 @@ void register_bench(CLI::App& app) {
       options->sgemm_child_command.push_back(std::to_string(value));
     }
     auto result = run_forward_benchmark(*options);
-    if (*json)
-      std::cout << result.to_json().dump() << "\n";
-    else
-      std::cout << result.to_table();
+    emit(report_of(result.to_json(), result.to_table()), {.json = *json});
   });
   auto* sgemm = bench->add_subcommand("sgemm",
                                       "Float32 sgemm of the forward benchmark's matrix shapes alone, with "
                                       "this process' BLAS kernels");
   sgemm->add_flag("--json", *json, "Print one JSON object (the only output)");
   add_shape_options(sgemm);
-  sgemm->callback([options] { std::cout << run_sgemm_benchmark(*options).dump() << "\n"; });
+  sgemm->callback([options] { emit(report_of(run_sgemm_benchmark(*options), {}), {.json = true}); });
 
   auto load_options = std::make_shared<LoadBenchmarkOptions>();
   auto load_json = std::make_shared<bool>(false);
@@ -85,7 +83,7 @@ void register_bench(CLI::App& app) {
   load->add_option("--dtype", *child_dtype)->group("");
   load->callback([=] {
     if (*child) {
-      std::cout << measure_load(*model_dir, *child_dtype).to_json().dump() << "\n";
+      emit(report_of(measure_load(*model_dir, *child_dtype).to_json(), {}), {.json = true});
       return;
     }
     if (!model_dir->empty()) load_options->model = *model_dir;
@@ -94,10 +92,7 @@ void register_bench(CLI::App& app) {
                                    "--child"};
     load_options->progress = [](const std::string& line) { std::cerr << "bench: " << line << std::endl; };
     auto result = run_load_benchmark(*load_options);
-    if (*load_json)
-      std::cout << result.to_json().dump() << "\n";
-    else
-      std::cout << result.to_table();
+    emit(report_of(result.to_json(), result.to_table()), {.json = *load_json});
   });
 }
 

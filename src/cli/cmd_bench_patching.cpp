@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "arrakis/benchmarks/patching_benchmark.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 
 namespace arrakis::cli {
@@ -37,10 +38,7 @@ void register_bench_patching(CLI::App& bench) {
     }
     options->progress = [](const std::string& line) { std::cerr << "bench: " << line << std::endl; };
     auto result = run_patching_benchmark(*options);
-    if (*json)
-      std::cout << result.to_json().dump() << "\n";
-    else
-      std::cout << result.to_table();
+    emit(report_of(result.to_json(), result.to_table()), {.json = *json});
   });
 }
 

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "arrakis/runtime/doctor.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 
 namespace arrakis::cli {
@@ -16,10 +17,7 @@ void register_doctor(CLI::App& app) {
   cmd->add_flag("--remeasure", options->remeasure, "Measure the BLAS kernels again (replacing the cached choice)");
   cmd->callback([options, json] {
     auto report = run_doctor(*options);
-    if (*json)
-      std::cout << report.to_json().dump(2) << "\n";
-    else
-      std::cout << report.to_text();
+    emit(report_of(report.to_json(), report.to_text()), {.json = *json});
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "arrakis/experiments/experiment_results.hpp"
 #include "arrakis/experiments/experiment_source.hpp"
 #include "arrakis/experiments/experiment_store.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/terminal_text.hpp"
 
@@ -62,79 +64,85 @@ struct ExperimentsArgs {
   bool json = false;
 };
 
-void list_experiments(const ExperimentsArgs& args) {
+CommandReport list_experiments(const ExperimentsArgs& args) {
   auto store = open_existing(args.save_dir);
   auto summary = store.summary();
-  if (args.json) {
-    auto experiments = nlohmann::json::array();
-    for (const auto& e : summary) {
-      auto versions = nlohmann::json::array();
-      for (const auto& v : e.versions)
-        versions.push_back(
-            {{"hash", v.hash}, {"runs", v.runs}, {"created_at", v.created_at}, {"last_run_at", v.last_run_at}});
-      experiments.push_back({{"name", e.name}, {"versions", versions}});
-    }
-    std::cout << nlohmann::json{{"experiments", experiments}}.dump(2) << "\n";
-    return;
-  }
-  if (summary.empty()) {
-    print("no experiments in {}\n", args.save_dir);
-    return;
-  }
-  print("{:<32} {:<12} {:>5}  {:<24}  {}\n", "experiment", "version", "runs", "first run", "last run");
-  for (const auto& e : summary)
+  auto experiments = nlohmann::json::array();
+  for (const auto& e : summary) {
+    auto versions = nlohmann::json::array();
     for (const auto& v : e.versions)
-      print("{:<32} {:<12} {:>5}  {:<24}  {}\n", e.name, v.hash.substr(0, 12), v.runs, v.created_at, v.last_run_at);
+      versions.push_back(
+          {{"hash", v.hash}, {"runs", v.runs}, {"created_at", v.created_at}, {"last_run_at", v.last_run_at}});
+    experiments.push_back({{"name", e.name}, {"versions", versions}});
+  }
+  CommandReport report;
+  report.json = {{"experiments", experiments}};
+  report.print_text = [summary, save_dir = args.save_dir] {
+    if (summary.empty()) {
+      print("no experiments in {}\n", save_dir);
+      return;
+    }
+    print("{:<32} {:<12} {:>5}  {:<24}  {}\n", "experiment", "version", "runs", "first run", "last run");
+    for (const auto& e : summary)
+      for (const auto& v : e.versions)
+        print("{:<32} {:<12} {:>5}  {:<24}  {}\n", e.name, v.hash.substr(0, 12), v.runs, v.created_at, v.last_run_at);
+  };
+  return report;
 }
 
-void show_experiment(const ExperimentsArgs& args) {
+CommandReport show_experiment(const ExperimentsArgs& args) {
   auto store = open_existing(args.save_dir);
+  CommandReport report;
   if (args.run > 0) {
     auto run = store.run(args.run);
-    if (args.json)
-      std::cout << nlohmann::json(run).dump(2) << "\n";
-    else
-      print_run(run);
-    return;
+    report.json = run;
+    report.print_text = [run] { print_run(run); };
+    return report;
   }
   if (args.name.empty()) throw Error("experiments show: name an experiment (or --run ID)");
   auto versions = store.list_versions(args.name);
   auto version = args.version.empty() ? versions.back() : store.get_version(args.name, args.version);
-  if (args.json) {
-    nlohmann::json out = version;
-    out["runs"] = store.runs(args.name, version.hash);
-    std::cout << out.dump(2) << "\n";
-    return;
-  }
+  auto runs = store.runs(args.name, version.hash);
+  report.json = version;
+  report.json["runs"] = runs;
   const auto number =
       std::find_if(versions.begin(), versions.end(), [&](const auto& v) { return v.hash == version.hash; }) -
       versions.begin() + 1;
-  print("{} version {} ({} of {}; {} runs, first {})\n\n", args.name, version.hash, number, versions.size(),
-        version.runs, version.created_at);
-  print("{}\n", format_source(version.source));
-  for (const auto& run : store.runs(args.name, version.hash))
-    print("  run {:>5}  {:<8} {}  {:8.3f} s  {}\n", run.id, run.status, run.started_at, run.duration_s,
-          compact(run.results, 80));
+  report.print_text = [name = args.name, version, number, count = versions.size(), runs] {
+    print("{} version {} ({} of {}; {} runs, first {})\n\n", name, version.hash, number, count, version.runs,
+          version.created_at);
+    print("{}\n", format_source(version.source));
+    for (const auto& run : runs)
+      print("  run {:>5}  {:<8} {}  {:8.3f} s  {}\n", run.id, run.status, run.started_at, run.duration_s,
+            compact(run.results, 80));
+  };
+  return report;
 }
 
-void diff_versions(const ExperimentsArgs& args) {
+CommandReport diff_versions(const ExperimentsArgs& args) {
   auto store = open_existing(args.save_dir);
   auto text = store.diff(args.name, args.from, args.to);
-  std::cout << terminal_safe(text.empty() ? "the two versions have the same source\n" : text);
+  CommandReport report;
+  report.json = {{"experiment", args.name}, {"from", args.from}, {"to", args.to}, {"diff", text}};
+  report.print_text = [text] {
+    std::cout << terminal_safe(text.empty() ? "the two versions have the same source\n" : text);
+  };
+  return report;
 }
 
-void list_runs(const ExperimentsArgs& args) {
+CommandReport list_runs(const ExperimentsArgs& args) {
   auto store = open_existing(args.save_dir);
   auto records = store.runs(args.name, args.version);
-  if (args.json) {
-    std::cout << nlohmann::json{{"runs", records}}.dump(2) << "\n";
-    return;
-  }
-  print("{:>5}  {:<12} {:<8} {:<24} {:>10}  {:<30} {}\n", "run", "version", "status", "started", "seconds", "arguments",
-        "results");
-  for (const auto& run : records)
-    print("{:>5}  {:<12} {:<8} {:<24} {:>10.3f}  {:<30} {}\n", run.id, run.version.substr(0, 12), run.status,
-          run.started_at, run.duration_s, compact(run.arguments, 30), compact(run.results, 60));
+  CommandReport report;
+  report.json = {{"runs", records}};
+  report.print_text = [records] {
+    print("{:>5}  {:<12} {:<8} {:<24} {:>10}  {:<30} {}\n", "run", "version", "status", "started", "seconds",
+          "arguments", "results");
+    for (const auto& run : records)
+      print("{:>5}  {:<12} {:<8} {:<24} {:>10.3f}  {:<30} {}\n", run.id, run.version.substr(0, 12), run.status,
+            run.started_at, run.duration_s, compact(run.arguments, 30), compact(run.results, 60));
+  };
+  return report;
 }
 
 void export_experiments(const ExperimentsArgs& args) {
@@ -172,10 +180,19 @@ void export_experiments(const ExperimentsArgs& args) {
 
 // A subcommand with --save-dir, running `fn` on the shared options.
 CLI::App* add_subcommand(CLI::App* cmd, const std::shared_ptr<ExperimentsArgs>& args, const char* name,
-                         const char* help, void (*fn)(const ExperimentsArgs&)) {
+                         const char* help, std::function<void(const ExperimentsArgs&)> fn) {
   auto* sub = cmd->add_subcommand(name, help);
   sub->add_option("--save-dir", args->save_dir, "Folder holding experiments.sqlite (default ./experiments)");
   sub->callback([args, fn] { fn(*args); });
+  return sub;
+}
+
+// A subcommand that reports (text, or --json).
+CLI::App* add_report_subcommand(CLI::App* cmd, const std::shared_ptr<ExperimentsArgs>& args, const char* name,
+                                const char* help, CommandReport (*compute)(const ExperimentsArgs&)) {
+  auto* sub = add_subcommand(cmd, args, name, help,
+                             [compute](const ExperimentsArgs& a) { emit(compute(a), {.json = a.json}); });
+  sub->add_flag("--json", args->json, "Print one JSON object");
   return sub;
 }
 
@@ -188,27 +205,23 @@ void register_experiments(CLI::App& app) {
   cmd->require_subcommand(1);
   auto args = std::make_shared<ExperimentsArgs>();
 
-  auto* list =
-      add_subcommand(cmd, args, "list", "Every experiment with its versions and their run counts", list_experiments);
-  list->add_flag("--json", args->json,
-                 "Print {\"experiments\": [{\"name\", \"versions\": [{\"hash\", \"runs\", ...}]}]}");
+  add_report_subcommand(cmd, args, "list", "Every experiment with its versions and their run counts", list_experiments);
 
-  auto* show = add_subcommand(cmd, args, "show", "A version's source (default: the newest) and its runs, or one run",
-                              show_experiment);
+  auto* show = add_report_subcommand(
+      cmd, args, "show", "A version's source (default: the newest) and its runs, or one run", show_experiment);
   show->add_option("name", args->name, "Experiment");
   show->add_option("version", args->version, "Version hash or a prefix of it (at least 4 digits)");
   show->add_option("--run", args->run, "Show this run instead");
-  show->add_flag("--json", args->json, "Print JSON");
 
-  auto* diff = add_subcommand(cmd, args, "diff", "Unified diff of two versions' sources", diff_versions);
+  auto* diff = add_report_subcommand(cmd, args, "diff", "Unified diff of two versions' sources", diff_versions);
   diff->add_option("name", args->name, "Experiment")->required();
   diff->add_option("from", args->from, "Older version (hash or prefix)")->required();
   diff->add_option("to", args->to, "Newer version (hash or prefix)")->required();
 
-  auto* runs = add_subcommand(cmd, args, "runs", "The runs of an experiment (of one version when given)", list_runs);
+  auto* runs =
+      add_report_subcommand(cmd, args, "runs", "The runs of an experiment (of one version when given)", list_runs);
   runs->add_option("name", args->name, "Experiment")->required();
   runs->add_option("version", args->version, "Version hash or prefix");
-  runs->add_flag("--json", args->json, "Print JSON");
 
   auto* exp = add_subcommand(cmd, args, "export", "Everything (or one experiment) as JSON: versions with sources, runs",
                              export_experiments);

@@ -10,6 +10,7 @@
 #include "arrakis/error.hpp"
 #include "arrakis/model/generation.hpp"
 #include "arrakis/model/loading.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "cli/terminal_text.hpp"
@@ -26,7 +27,8 @@ struct GenerateArgs {
   double temperature = 1.0, top_p = 1.0;
   int64_t top_k = 0;
   uint64_t seed = 0;
-  bool greedy = false, json = false;
+  bool greedy = false;
+  OutputOptions output;
 };
 
 /// --stop "13,50256" or "\n": ids when every item is a number, else single tokens of the model's vocabulary.
@@ -52,7 +54,9 @@ std::vector<int64_t> parse_stop_tokens(const HookedTransformer& model, const std
   return ids;
 }
 
-void generate_command(const GenerateArgs& args) {
+// Text output of one sequence streams while it is generated (a person watches it grow); the report then only ends
+// the line. Everything else is reported when generation is done.
+CommandReport generate_command(const GenerateArgs& args) {
   torch::NoGradGuard no_grad;
   auto model = load_model(args.model);
   auto input = resolve_input(model, args.prompt, args.input_ids);
@@ -63,7 +67,7 @@ void generate_command(const GenerateArgs& args) {
   options.top_p = args.top_p;
   options.seed = args.seed;
   if (args.stop) options.stop_tokens = parse_stop_tokens(model, *args.stop);
-  const bool stream = !args.json && input.input_ids.size(0) == 1 && model.has_tokenizer();
+  const bool stream = !args.output.json && input.input_ids.size(0) == 1 && model.has_tokenizer();
   // Streaming prints the growth of the decoded text, not each token decoded alone: SentencePiece-style decoders
   // drop a token's leading space when it stands alone.
   std::vector<int64_t> sequence;
@@ -81,10 +85,6 @@ void generate_command(const GenerateArgs& args) {
     };
   }
   auto result = generate(model, input.input_ids, options, input.attention_mask);
-  if (stream) {
-    std::cout << "\n";
-    return;
-  }
   nlohmann::json out;
   out["prompt_length"] = result.prompt_length;
   out["generated_lengths"] = result.generated_lengths;
@@ -96,13 +96,18 @@ void generate_command(const GenerateArgs& args) {
   }
   out["tokens"] = rows;
   if (!result.texts.empty()) out["texts"] = result.texts;
-  if (args.json) {
-    std::cout << out.dump() << "\n";
-    return;
+  CommandReport report;
+  report.json = std::move(out);
+  if (stream) {
+    report.print_text = [] { std::cout << "\n"; };
+  } else {
+    report.print_text = [rows, texts = result.texts] {
+      for (size_t b = 0; b < rows.size(); ++b)
+        fmt::print("sequence {}: {}\n", b,
+                   texts.empty() ? fmt::format("{}", fmt::join(rows[b], ",")) : terminal_safe(texts[b]));
+    };
   }
-  for (size_t b = 0; b < rows.size(); ++b)
-    fmt::print("sequence {}: {}\n", b,
-               result.texts.empty() ? fmt::format("{}", fmt::join(rows[b], ",")) : terminal_safe(result.texts[b]));
+  return report;
 }
 
 }  // namespace
@@ -122,8 +127,8 @@ void register_generate(CLI::App& app) {
       ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--stop", args->stop, "Stop tokens: comma-separated ids or single-token strings");
   cmd->add_flag("--greedy", args->greedy, "Always take the most likely token (same as --temperature 0)");
-  cmd->add_flag("--json", args->json, "Print {\"tokens\": [[...]], \"texts\": [...], ...} instead of text");
-  cmd->callback([args] { generate_command(*args); });
+  add_output_options(cmd, args->output, {});
+  cmd->callback([args] { emit(generate_command(*args), args->output); });
 }
 
 }  // namespace arrakis::cli

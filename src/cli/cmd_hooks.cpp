@@ -3,11 +3,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "arrakis/error.hpp"
 #include "arrakis/hooks/hook_catalogue.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 
@@ -17,13 +17,16 @@ namespace {
 struct HooksArgs {
   ModelOptions model;
   int64_t batch = 1, seq = 8;
-  bool json = false, markdown = false;
+  bool markdown = false;
+  OutputOptions output;
 };
 
-void run(const HooksArgs& args) {
+CommandReport hooks(const HooksArgs& args) {
+  CommandReport report;
   if (args.markdown) {
-    std::cout << hook_catalogue_markdown();
-    return;
+    if (args.output.json) throw Error("hooks: --markdown and --json are two different outputs; give one");
+    report.print_text = [] { fmt::print("{}", hook_catalogue_markdown()); };
+    return report;
   }
   if (args.model.model.empty()) throw Error("hooks: give --model DIR (or --markdown for the catalogue alone)");
   if (args.batch < 1 || args.seq < 1) throw Error("hooks: --batch and --seq must be at least 1");
@@ -47,18 +50,13 @@ void run(const HooksArgs& args) {
     rows.push_back(
         {point.name, fmt::format("[{}]", fmt::join(shape, ", ")), enabled ? "" : "opt-in", std::string(spec.meaning)});
   }
-  if (args.json) {
-    std::cout << nlohmann::json{{"model", c.model_name.empty() ? c.family : c.model_name},
-                                {"batch", args.batch},
-                                {"positions", args.seq},
-                                {"points", points}}
-                     .dump(2)
-              << "\n";
-    return;
-  }
-  fmt::print("{}: {} hook points (shapes for batch {}, {} positions)\n", c.model_name.empty() ? c.family : c.model_name,
-             rows.size(), args.batch, args.seq);
-  for (const auto& r : rows) fmt::print("  {:<40} {:<22} {:<6} {}\n", r[0], r[1], r[2], r[3]);
+  const std::string name = c.model_name.empty() ? c.family : c.model_name;
+  report.json = {{"model", name}, {"batch", args.batch}, {"positions", args.seq}, {"points", points}};
+  report.print_text = [name, rows, batch = args.batch, seq = args.seq] {
+    fmt::print("{}: {} hook points (shapes for batch {}, {} positions)\n", name, rows.size(), batch, seq);
+    for (const auto& r : rows) fmt::print("  {:<40} {:<22} {:<6} {}\n", r[0], r[1], r[2], r[3]);
+  };
+  return report;
 }
 
 }  // namespace
@@ -71,9 +69,9 @@ void register_hooks(CLI::App& app) {
   add_dtype_device_options(cmd, args->model);
   cmd->add_option("--batch", args->batch, "Batch size for the shapes (default 1)");
   cmd->add_option("--seq", args->seq, "Positions for the shapes (default 8)");
-  cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->add_flag("--markdown", args->markdown, "Print the catalogue as docs/hooks.md's table (no model needed)");
-  cmd->callback([args] { run(*args); });
+  add_output_options(cmd, args->output, {});
+  cmd->callback([args] { emit(hooks(*args), args->output); });
 }
 
 }  // namespace arrakis::cli

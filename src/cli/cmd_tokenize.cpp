@@ -2,11 +2,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "arrakis/tokenizer/token_batch.hpp"
 #include "arrakis/tokenizer/tokenizer.hpp"
+#include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 
 namespace arrakis::cli {
@@ -14,22 +14,18 @@ namespace {
 
 struct TokenizeArgs {
   std::string model, text;
-  bool json = false;
   bool prepend_bos = false;
+  OutputOptions output;
 };
 
-void tokenize(const TokenizeArgs& args) {
+CommandReport tokenize(const TokenizeArgs& args) {
   auto tokenizer = load_tokenizer(args.model);
   auto ids = tokenizer->encode(args.text);
   if (args.prepend_bos && tokenizer->special_tokens().bos) ids.insert(ids.begin(), *tokenizer->special_tokens().bos);
-  if (args.json) {
-    nlohmann::json out;
-    out["ids"] = ids;
-    out["tokens"] = to_str_tokens(*tokenizer, ids);
-    std::cout << out.dump() << "\n";
-  } else {
-    fmt::print("{}\n", fmt::join(ids, " "));
-  }
+  CommandReport report;
+  report.json = {{"ids", ids}, {"tokens", to_str_tokens(*tokenizer, ids)}};
+  report.print_text = [ids] { fmt::print("{}\n", fmt::join(ids, " ")); };
+  return report;
 }
 
 }  // namespace
@@ -40,9 +36,9 @@ void register_tokenize(CLI::App& app) {
   cmd->add_option("--model", args->model, "Folder holding tokenizer files (a model folder, or tokenizer files only)")
       ->required();
   cmd->add_option("--text", args->text, "The text")->required();
-  cmd->add_flag("--json", args->json, R"(Print {"ids": [...], "tokens": [...]})");
   cmd->add_flag("--prepend-bos", args->prepend_bos, "Put the tokenizer's BOS token first");
-  cmd->callback([args] { tokenize(*args); });
+  add_output_options(cmd, args->output, {});
+  cmd->callback([args] { emit(tokenize(*args), args->output); });
 }
 
 }  // namespace arrakis::cli

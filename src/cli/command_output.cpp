@@ -27,4 +27,11 @@ void emit(const CommandReport& report, const OutputOptions& options) {
   if (options.plot) fmt::print("wrote {}\n", *options.plot);
 }
 
+CommandReport report_of(nlohmann::json json, std::string text) {
+  CommandReport report;
+  report.json = std::move(json);
+  report.print_text = [text = std::move(text)] { fmt::print("{}", text); };
+  return report;
+}
+
 }  // namespace arrakis::cli

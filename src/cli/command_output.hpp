@@ -43,4 +43,7 @@ struct CommandReport {
 
 void emit(const CommandReport& report, const OutputOptions& options);
 
+/// The report of a library result that already has both forms: its JSON and its text (to_table(), to_text()).
+CommandReport report_of(nlohmann::json json, std::string text);
+
 }  // namespace arrakis::cli
