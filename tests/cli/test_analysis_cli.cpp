@@ -106,8 +106,9 @@ TEST(AnalysisPlots, HeatmapHasOneCellPerValueLabelsAndAColourScale) {
 }
 
 TEST(AnalysisCli, HeadsFindsThePreviousTokenAndInductionHeads) {
-  ARRAKIS_REQUIRE_SHARED();
-  auto model_dir = test::shared_dir() / "models/tl/induction-2l";
+  // The embedded demo model (assets/demo-model, docs/demo-model.md): two layers of four heads trained on repeated
+  // random segments over 128 tokens, with a previous-token head in layer 0 and induction heads in layer 1.
+  auto model_dir = test::source_dir() / "assets/demo-model";
   auto dir = test::temp_dir("cli-heads");
   auto result = run_cli("heads --model " + model_dir.string() + " --seed 5 --json --plot " +
                         (dir / "heads.html").string() + " --out " + (dir / "heads.safetensors").string());
