@@ -18,5 +18,6 @@ void register_experiments(CLI::App& app);
 void register_train_demo_model(CLI::App& app);
 void register_doctor(CLI::App& app);
 void register_hooks(CLI::App& app);
+void register_tools(CLI::App& app);  // `tools` and `tool`
 
 }  // namespace arrakis::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   arrakis::cli::register_train_demo_model(app);
   arrakis::cli::register_doctor(app);
   arrakis::cli::register_hooks(app);
+  arrakis::cli::register_tools(app);
 
   try {
     app.parse(argc, argv);

@@ -26,6 +26,13 @@ void register_builtin_tools(ToolRegistry& tools) {
   tools.add<LogitLensTool>("logit_lens");
   tools.add<LogitAttributionTool>("logit_attribution");
   tools.add<ActivationPatchingTool>("activation_patching");
+  tools.add<WriteReadTool>("write_read");
+  tools.add<ComposerTool>("composer");
+  tools.add<AttentionTool>("attention");
+  tools.add<CausalTool>("causal");
+  tools.add<ResidualTool>("residual");
+  tools.add<DecomposerTool>("decomposer");
+  tools.add<LogitTool>("logit");
 }
 
 }  // namespace arrakis

@@ -25,7 +25,8 @@ namespace {
 // 'ARKS': marks the file as an Arrakis experiment database (SQLite's application_id header field), so another
 // program's database at the same path is recognised and left alone.
 constexpr int64_t kApplicationId = 0x41524B53;
-constexpr int64_t kSchemaVersion = 1;
+// 1: experiments, versions, runs. 2: runs.tool_calls (a version-1 database gains it when opened for writing).
+constexpr int64_t kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE experiments (
@@ -52,7 +53,8 @@ CREATE TABLE runs (
   ended_at TEXT,
   duration_s REAL,
   error TEXT,
-  pid INTEGER NOT NULL);
+  pid INTEGER NOT NULL,
+  tool_calls TEXT);
 CREATE INDEX runs_by_version ON runs(version_id);
 )sql";
 
@@ -103,7 +105,14 @@ struct ExperimentStore::Database {
   sqlite::Database db;
   std::mutex write_mutex;  // one write transaction at a time from this process's threads
   std::map<int64_t, std::chrono::steady_clock::time_point> started;  // runs begun here: exact durations
+  bool has_tool_calls = false;  // a version-1 database opened read-only has no runs.tool_calls
 };
+
+namespace {
+bool has_tool_calls_column(sqlite::Database& db) {
+  return db.query_int("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'tool_calls'") == 1;
+}
+}  // namespace
 
 ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir, StoreAccess access) : save_dir_(save_dir) {
   std::error_code ec;
@@ -175,6 +184,7 @@ ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir, StoreAcc
     if (what.find("is not an Arrakis") != std::string::npos || what.find("newer Arrakis") != std::string::npos) throw;
     refuse(fmt::format("it is damaged ({})", what));
   }
+  db_->has_tool_calls = has_tool_calls_column(db);
   if (access == StoreAccess::ReadOnly) return;  // the journal mode is the writers' to set
   // WAL: readers never block the writer and a killed writer leaves every committed transaction intact. NORMAL
   // synchronisation survives a killed process (the OS has the log); only a power cut can lose the last commits.
@@ -185,6 +195,17 @@ ExperimentStore::ExperimentStore(const std::filesystem::path& save_dir, StoreAcc
     ::usleep(100'000);
   }
   db.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+  if (!db_->has_tool_calls) {
+    // Version 1 -> 2, once, whichever process gets there first (the check is repeated inside the transaction).
+    std::lock_guard lock(db_->write_mutex);
+    sqlite::WriteTransaction transaction(db);
+    if (!has_tool_calls_column(db)) {
+      db.exec("ALTER TABLE runs ADD COLUMN tool_calls TEXT");
+      db.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
+    }
+    transaction.commit();
+    db_->has_tool_calls = true;
+  }
 }
 
 ExperimentStore::~ExperimentStore() = default;
@@ -274,6 +295,19 @@ void ExperimentStore::finish_run(int64_t id, const nlohmann::json& results) {
   finish(db_->db, db_->write_mutex, db_->started, id, "ok", &results, {});
 }
 
+void ExperimentStore::record_tool_call(int64_t id, const std::string& tool, std::string_view method,
+                                       const nlohmann::json& arguments) {
+  const nlohmann::json call = {{"tool", tool}, {"method", method}, {"arguments", arguments}, {"at", now_iso()}};
+  std::lock_guard lock(db_->write_mutex);
+  sqlite::WriteTransaction transaction(db_->db);
+  sqlite::Statement update(db_->db,
+                           "UPDATE runs SET tool_calls = json_insert(coalesce(tool_calls, '[]'), '$[#]', json(?)) "
+                           "WHERE id = ?");
+  update.bind(1, call.dump()).bind(2, id).run();
+  if (sqlite3_changes(db_->db.handle()) != 1) throw Error(fmt::format("experiment database: there is no run {}", id));
+  transaction.commit();
+}
+
 void ExperimentStore::fail_run(int64_t id, const std::string& error) {
   finish(db_->db, db_->write_mutex, db_->started, id, "failed", nullptr, error.empty() ? "(no message)" : error);
 }
@@ -342,10 +376,13 @@ VersionInfo read_version(const sqlite::Statement& row) {
           row.column_text(3), row.column_int(4),  row.column_text(5)};
 }
 
-constexpr const char* kRunColumns =
-    "SELECT r.id, e.name, v.hash, r.status, r.arguments, r.results, r.model, r.library_version, r.seed, "
-    "r.started_at, r.ended_at, r.duration_s, r.error, r.pid FROM runs r JOIN versions v ON v.id = r.version_id "
-    "JOIN experiments e ON e.id = v.experiment_id ";
+std::string run_columns(bool has_tool_calls) {
+  return std::string(
+             "SELECT r.id, e.name, v.hash, r.status, r.arguments, r.results, r.model, r.library_version, r.seed, "
+             "r.started_at, r.ended_at, r.duration_s, r.error, r.pid, ") +
+         (has_tool_calls ? "r.tool_calls" : "NULL") +
+         " FROM runs r JOIN versions v ON v.id = r.version_id JOIN experiments e ON e.id = v.experiment_id ";
+}
 
 RunRecord read_run(const sqlite::Statement& row) {
   RunRecord run;
@@ -363,6 +400,8 @@ RunRecord read_run(const sqlite::Statement& row) {
   run.duration_s = row.column_double(11);
   run.error = row.column_text(12);
   run.pid = row.column_int(13);
+  run.tool_calls = parse_json_column(row.column_text(14));
+  if (!run.tool_calls.is_array()) run.tool_calls = nlohmann::json::array();
   return run;
 }
 
@@ -399,7 +438,7 @@ std::vector<RunRecord> ExperimentStore::runs(const std::string& experiment, cons
   const int64_t id = experiment_id(experiment);
   std::string full_hash = version.empty() ? std::string() : get_version(experiment, version).hash;
   sqlite::Statement query(db_->db,
-                          std::string(kRunColumns) + "WHERE e.id = ? AND (? = '' OR v.hash = ?) ORDER BY r.id");
+                          run_columns(db_->has_tool_calls) + "WHERE e.id = ? AND (? = '' OR v.hash = ?) ORDER BY r.id");
   query.bind(1, id).bind(2, full_hash).bind(3, full_hash);
   std::vector<RunRecord> runs;
   while (query.step()) runs.push_back(read_run(query));
@@ -407,7 +446,7 @@ std::vector<RunRecord> ExperimentStore::runs(const std::string& experiment, cons
 }
 
 RunRecord ExperimentStore::run(int64_t id) const {
-  sqlite::Statement query(db_->db, std::string(kRunColumns) + "WHERE r.id = ?");
+  sqlite::Statement query(db_->db, run_columns(db_->has_tool_calls) + "WHERE r.id = ?");
   query.bind(1, id);
   if (!query.step()) throw Error(fmt::format("no run {} in {}", id, database_path().string()));
   return read_run(query);
@@ -471,7 +510,8 @@ void to_json(nlohmann::json& out, const RunRecord& run) {
          {"ended_at", run.ended_at},
          {"duration_s", run.duration_s},
          {"error", run.error},
-         {"pid", run.pid}};
+         {"pid", run.pid},
+         {"tool_calls", run.tool_calls}};
 }
 
 }  // namespace arrakis

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "arrakis/error.hpp"
 #include "arrakis/experiments/content_hash.hpp"
 #include "arrakis/model/transformer_lens_format.hpp"
@@ -12,6 +14,10 @@ namespace arrakis {
 InterpretabilityBench::InterpretabilityBench(HookedTransformer& model, const std::filesystem::path& save_dir)
     : tools(model), model_(&model), store_(save_dir) {
   register_builtin_tools(tools);
+  // A declared tool method called while a logged experiment runs is recorded with that run.
+  tools.set_call_log([this](const std::string& tool, std::string_view method, const nlohmann::json& arguments) {
+    if (!open_runs_.empty()) store_.record_tool_call(open_runs_.back(), tool, method, arguments);
+  });
 }
 
 const nlohmann::json& InterpretabilityBench::model_identity() {
@@ -34,19 +40,28 @@ int64_t InterpretabilityBench::begin_run(const std::string& name, const Experime
                                          nlohmann::json arguments) {
   NewRun run{name, source.text(), std::move(arguments), model_identity(), seed_};
   last_run_ = store_.begin_run(run);
+  open_runs_.push_back(last_run_);
   // Every run starts from the same random state, so a run can be repeated exactly.
   torch::manual_seed(seed_);
   return last_run_;
 }
 
+void InterpretabilityBench::close_run(int64_t id) {
+  if (auto it = std::find(open_runs_.begin(), open_runs_.end(), id); it != open_runs_.end()) open_runs_.erase(it);
+}
+
 void InterpretabilityBench::finish_run(int64_t id, const ExperimentResults& results) {
+  close_run(id);
   auto json = nlohmann::json::object();
   for (const auto& [key, value] : results.values())
     json[key] = value.is_tensor() ? store_.store_tensor(value.tensor()) : value.json();
   store_.finish_run(id, json);
 }
 
-void InterpretabilityBench::fail_run(int64_t id, const std::string& error) { store_.fail_run(id, error); }
+void InterpretabilityBench::fail_run(int64_t id, const std::string& error) {
+  close_run(id);
+  store_.fail_run(id, error);
+}
 
 RunRecord InterpretabilityBench::last_run() const {
   if (last_run_ == 0) throw Error("last_run: this bench has not run an experiment yet");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arrakis/io/safetensors.hpp"
+#include "arrakis/model/generation.hpp"
 #include "arrakis/model/loading.hpp"
 #include "arrakis/util/seeded_generator.hpp"
 #include "gpt2_vocabulary.hpp"
@@ -145,6 +146,107 @@ TEST(Cli, BenchLoadMeasuresFloat32AndBfloat16InChildProcesses) {
   // The bfloat16 model's parameters are half the float32 ones (a fact about the weights, not a timing).
   EXPECT_NEAR(parsed["bfloat16"]["weights_mb"].get<double>() / parsed["float32"]["weights_mb"].get<double>(), 0.5,
               1e-6);
+}
+
+}  // namespace
+}  // namespace arrakis
+
+namespace arrakis {
+namespace {
+
+TEST(Cli, GenerateOnTheDemoModelIsTheLibrarysGenerateAndSeeded) {
+  const auto dir = (test::source_dir() / "assets/demo-model").string();
+  auto json = test::run_cli("generate --model " + dir + " --input-ids 5,6,7,8,5,6 --max-new-tokens 6 --greedy --json",
+                            /*merge_stderr=*/false);
+  ASSERT_EQ(json.status, 0) << json.output;
+  auto parsed = nlohmann::json::parse(json.output);
+  auto model = load_pretrained(dir);
+  auto expected =
+      generate(model, torch::tensor({{5, 6, 7, 8, 5, 6}}, torch::kLong), {.max_new_tokens = 6, .temperature = 0.0});
+  auto row = expected.tokens[0].contiguous();
+  EXPECT_EQ(parsed["tokens"][0].get<std::vector<int64_t>>(),
+            std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel()));
+  EXPECT_EQ(parsed["prompt_length"], 6);
+  auto a =
+      test::run_cli("generate --model " + dir + " --input-ids 1 --max-new-tokens 8 --temperature 1 --seed 5 --json");
+  auto b =
+      test::run_cli("generate --model " + dir + " --input-ids 1 --max-new-tokens 8 --temperature 1 --seed 5 --json");
+  ASSERT_EQ(a.status, 0) << a.output;
+  EXPECT_EQ(a.output, b.output);
+  // Without a tokenizer the text report lists the ids.
+  auto text = test::run_cli("generate --model " + dir + " --input-ids 5,6,7,8,5,6 --max-new-tokens 2 --greedy");
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("sequence 0: 5,6,7,8,5,6,"), std::string::npos) << text.output;
+}
+
+TEST(Cli, ToolsListsTheSeedToolsWithTheirMethods) {
+  auto result = test::run_cli("tools --json", /*merge_stderr=*/false);
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto parsed = nlohmann::json::parse(result.output);
+  std::map<std::string, std::vector<std::string>> methods;
+  for (const auto& tool : parsed["tools"])
+    for (const auto& m : tool["methods"]) methods[tool["key"]].push_back(m["name"]);
+  for (const char* key :
+       {"write_read", "residual", "decomposer", "logit", "logit_lens", "attention", "composer", "causal"})
+    EXPECT_FALSE(methods[key].empty()) << key << " lists no methods";
+  EXPECT_EQ(methods["causal"], (std::vector<std::string>{"trace_token_probability", "intervene_on_neuron"}));
+  auto text = test::run_cli("tools");
+  EXPECT_NE(text.output.find("--direction      dim:N|token:ID|head:L.H"), std::string::npos) << text.output;
+}
+
+TEST(Cli, EveryToolMethodRunsFromTheShell) {
+  const auto model = test::saved_random_model("gpt2").string();
+  const auto dir = test::temp_dir("cli-tools");
+  {  // a noise file for the causal trace: [samples 2, subject length 2, d_model 64]
+    save_safetensors(dir / "noise.safetensors", {{"noise", torch::ones({2, 2, 64}) * 0.1}});
+  }
+  const std::string ids = " --input-ids 5,6,7,8,5,6,7";
+  const std::vector<std::string> calls = {
+      "write_read identify_write_heads --layer 1",
+      "write_read identify_write_heads --layer 1 --threshold 1" + ids,
+      "write_read identify_read_heads --layer 1 --direction head:0.2 --via k",
+      "write_read identify_read_heads --layer 0 --direction token:17 --via v --threshold 1",
+      "write_read trace_information_flow --source 2 --destination 6" + ids,
+      "residual residual_decomposition --layer 1 --per-head true" + ids,
+      "residual residual_movement --layer1 -1 --layer2 1" + ids,
+      "residual feature_attribution --target 9 --steps 8" + ids,
+      "residual feature_attribution --target 9 --method gradient_x_input" + ids,
+      "decomposer mlp_basis --layer 0 --top-k 3",
+      "decomposer decompose_residual --layer 1 --top-k 4" + ids,
+      "logit logit_attribution --target 9 --wrong 10 --neurons true" + ids,
+      "logit track_token_circulation --target 9" + ids,
+      "logit_lens layer_attributions --target 9" + ids,
+      "logit_lens logit_lens --target 9 --layer 1" + ids,
+      "attention attention_patterns --layer 1 --head 2" + ids,
+      "attention top_attended_ids --layer 1 --head 2 --num-tokens 2" + ids,
+      "attention attention_entropy" + ids,
+      "composer head_composition --head1 L0H1 --head2 L1H3",
+      "composer virtual_weights --head1 0.1 --head2 1.3 --kind q",
+      "causal trace_token_probability --target 9 --subject 1,3 --kind mlp --window 2 --noise " +
+          (dir / "noise.safetensors").string() + ids,
+      "causal intervene_on_neuron --layer 1 --neuron 3 --scale 0 --target 9" + ids,
+  };
+  for (const auto& call : calls) {
+    auto out = dir / "out.safetensors";
+    std::filesystem::remove(out);
+    auto result = test::run_cli("tool " + call + " --model " + model + " --json --out " + out.string(),
+                                /*merge_stderr=*/false);
+    ASSERT_EQ(result.status, 0) << call << "\n" << result.output;
+    EXPECT_TRUE(nlohmann::json::parse(result.output).is_object()) << call;
+    if (std::filesystem::exists(out)) {
+      auto file = SafetensorsFile::open(out);
+      EXPECT_FALSE(file->names().empty()) << call;
+    }
+  }
+  auto bad = test::run_cli("tool attention attention_patterns --layer 1 --head 9" + ids + " --model " + model);
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("head 9 is not a head of layer 1 (0..3)"), std::string::npos) << bad.output;
+  bad = test::run_cli("tool attention attention_patterns --layer 1 --head 2 --model " + model);
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("needs the argument 'tokens'"), std::string::npos) << bad.output;
+  bad = test::run_cli("tool attention attention_patterns 1" + ids + " --model " + model);
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("'1' is not an --argument"), std::string::npos) << bad.output;
 }
 
 }  // namespace

@@ -248,6 +248,30 @@ void make_sqlite(const std::filesystem::path& path, const std::string& sql) {
   sqlite3_close(db);
 }
 
+TEST(BenchStore, ASchemaOneStoreIsReadAsItIsAndGainsToolCallsWhenOpenedForWriting) {
+  const auto dir = test::temp_dir("tools-schema-1");
+  {
+    ExperimentStore store(dir);
+    store.finish_run(store.begin_run({.experiment = "old", .source = "() {}"}), nlohmann::json::object());
+  }
+  // What Arrakis wrote before tool calls were recorded: no runs.tool_calls, user_version 1.
+  make_sqlite(dir / "experiments.sqlite", "ALTER TABLE runs DROP COLUMN tool_calls; PRAGMA user_version = 1;");
+  {
+    ExperimentStore reader(dir, StoreAccess::ReadOnly);
+    auto runs = reader.runs("old");
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_EQ(runs[0].tool_calls, nlohmann::json::array());
+  }
+  ExperimentStore writer(dir);
+  auto old_run = writer.runs("old").at(0);
+  EXPECT_EQ(old_run.status, "ok");
+  const int64_t id = writer.begin_run({.experiment = "new", .source = "() {}"});
+  writer.record_tool_call(id, "composer", "head_composition", {{"head1", "L0H1"}});
+  writer.finish_run(id, nlohmann::json::object());
+  EXPECT_EQ(writer.run(id).tool_calls.at(0)["method"], "head_composition");
+  EXPECT_EQ(writer.run(old_run.id).tool_calls, nlohmann::json::array());
+}
+
 TEST(BenchStore, ForeignOrCorruptFilesAreClearErrorsAndStayUntouched) {
   auto text = test::temp_dir("bench-foreign-text");
   std::ofstream(text / "experiments.sqlite") << "these are my notes, not a database\n";

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace arrakis {
@@ -42,6 +43,7 @@ struct RunRecord {
   double duration_s = 0;
   std::string error;  // the exception's message for failed runs
   int64_t pid = 0;
+  nlohmann::json tool_calls = nlohmann::json::array();  // [{tool, method, arguments, at}] in call order
 };
 
 struct ExperimentSummary {
@@ -82,6 +84,8 @@ class ExperimentStore {
   /// Marks a run finished: status "ok" with its results, or "failed" with the error.
   void finish_run(int64_t id, const nlohmann::json& results);
   void fail_run(int64_t id, const std::string& error);
+  /// Appends a tool call to a run's tool_calls (committed at once: a run that dies keeps the calls it made).
+  void record_tool_call(int64_t id, const std::string& tool, std::string_view method, const nlohmann::json& arguments);
   /// Writes a tensor as tensors/HASH.safetensors (once: equal tensors share a file); returns its reference JSON.
   nlohmann::json store_tensor(const torch::Tensor& tensor);
 

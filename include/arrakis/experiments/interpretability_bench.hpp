@@ -22,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
@@ -33,8 +34,8 @@
 #include "arrakis/experiments/experiment_store.hpp"
 #include "arrakis/experiments/hypothesis_tests.hpp"
 #include "arrakis/experiments/model_profiler.hpp"
-#include "arrakis/experiments/tool_registry.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
+#include "arrakis/tools/tool_registry.hpp"
 
 namespace arrakis {
 
@@ -62,6 +63,27 @@ template <class Fn>
 requires requires { &Fn::operator(); }
 struct tool_type<Fn> {
   using type = typename first_parameter<decltype(&Fn::operator())>::type;
+};
+
+// The I-th parameter's type of a plain lambda (the I-th tool of use_tools({...}, fn)), or the base class.
+template <class T>
+struct parameter_types;
+template <class C, class R, class... A>
+struct parameter_types<R (C::*)(A...) const> {
+  using type = std::tuple<std::remove_cvref_t<A>...>;
+};
+template <class C, class R, class... A>
+struct parameter_types<R (C::*)(A...)> {
+  using type = std::tuple<std::remove_cvref_t<A>...>;
+};
+template <class Fn, std::size_t I>
+struct tool_type_at {
+  using type = BaseInterpretabilityTool;
+};
+template <class Fn, std::size_t I>
+requires requires { &Fn::operator(); }
+struct tool_type_at<Fn, I> {
+  using type = std::tuple_element_t<I, typename parameter_types<decltype(&Fn::operator())>::type>;
 };
 
 }  // namespace detail
@@ -120,13 +142,28 @@ class InterpretabilityBench {
 
   /// A callable that runs `fn(tool, args...)` with the tool registered as `name` (the type of fn's first parameter,
   /// e.g. ProfilerTool&). Unknown names and tools of another type are errors now, not at the first call.
-  template <class Fn>
-  auto use_tools(const std::string& name, Fn fn) {
+  template <class Name, class Fn>
+  requires std::convertible_to<const Name&, std::string>  // a template, so that a braced list picks the overload below
+  auto use_tools(const Name& name, Fn fn) {
     using Tool = typename detail::tool_type<Fn>::type;
     Tool& tool = tools.get<Tool>(name);
     return [&tool, fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
       return fn(tool, std::forward<decltype(args)>(args)...);
     };
+  }
+
+  /// Several tools at once, as the seeds' use_tools("a", "b"): use_tools({"write_read", "attention"}, fn) calls
+  /// fn(write_read_tool, attention_tool, args...), each tool of the type of fn's parameter in that place.
+  template <std::size_t N, class Fn>
+  auto use_tools(const std::string (&names)[N], Fn fn) {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      std::tuple<typename detail::tool_type_at<Fn, I>::type*...> chosen{
+          &tools.get<typename detail::tool_type_at<Fn, I>::type>(names[I])...};
+      return [chosen, fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
+        return fn(*std::get<I>(chosen)..., std::forward<decltype(args)>(args)...);
+      };
+    }
+    (std::make_index_sequence<N>{});
   }
 
   std::vector<ExperimentSummary> experiments() const { return store_.summary(); }
@@ -179,11 +216,13 @@ class InterpretabilityBench {
   }
 
  private:
+  void close_run(int64_t id);
   HookedTransformer* model_;
   ExperimentStore store_;
   uint64_t seed_ = 0;
   std::optional<nlohmann::json> model_identity_;
   int64_t last_run_ = 0;
+  std::vector<int64_t> open_runs_;  // logged experiments running now, innermost last: tool calls go to it
 };
 
 template <class Fn>

@@ -1,0 +1,80 @@
+#pragma once
+// The `attention` tool (the seeds' Attention Tools): a head's attention pattern, the tokens it attends to most, and
+// every head's attention entropy. Definitions in docs/tools.md.
+#include <torch/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrakis/model/head.hpp"
+#include "arrakis/tools/tool_registry.hpp"
+
+namespace arrakis {
+
+struct AttentionPatternsArgs {
+  torch::Tensor tokens;
+  int64_t layer = 0, head = 0;
+  static constexpr std::string_view method = "attention_patterns";
+  static constexpr std::string_view help = "one head's attention probabilities [batch, query, key]";
+  static std::vector<ToolArgument<AttentionPatternsArgs>> arguments();
+};
+
+struct AttentionPatterns {
+  Head head;
+  torch::Tensor pattern;  // [batch, query, key], rows sum to 1
+  nlohmann::json to_json() const;
+  NamedTensors tensors() const { return {{"pattern", pattern}}; }
+};
+
+struct TopAttendedIdsArgs {
+  torch::Tensor tokens;
+  int64_t layer = 0, head = 0;
+  int64_t num_tokens = 5;
+  int64_t query = -1;  // the attending position (negative: from the end)
+  static constexpr std::string_view method = "top_attended_ids";
+  static constexpr std::string_view help = "the key positions a head attends to most from one query position";
+  static std::vector<ToolArgument<TopAttendedIdsArgs>> arguments();
+};
+
+struct AttendedToken {
+  int64_t position = 0, id = 0;
+  std::string text;  // empty without a tokenizer
+  double weight = 0;
+};
+
+struct TopAttendedIds {
+  Head head;
+  int64_t query = 0;                            // the position, counted from the start
+  std::vector<std::vector<AttendedToken>> top;  // per sequence of the batch, largest weight first
+  nlohmann::json to_json() const;
+  NamedTensors tensors() const;  // positions, ids (int64) and weights [batch, k]
+};
+
+struct AttentionEntropyArgs {
+  torch::Tensor tokens;
+  static constexpr std::string_view method = "attention_entropy";
+  static constexpr std::string_view help =
+      "every head's attention entropy in nats, mean over the batch and query positions";
+  static std::vector<ToolArgument<AttentionEntropyArgs>> arguments();
+};
+
+struct AttentionEntropy {
+  torch::Tensor entropy;       // [n_layers, n_heads], nats
+  torch::Tensor per_position;  // [n_layers, n_heads, query]: mean over the batch
+  nlohmann::json to_json() const;
+  NamedTensors tensors() const { return {{"entropy", entropy}, {"per_position", per_position}}; }
+};
+
+class AttentionTool : public BaseInterpretabilityTool {
+ public:
+  using BaseInterpretabilityTool::BaseInterpretabilityTool;
+  static ToolDescription describe();
+  std::string description() const override { return describe().description; }
+
+  AttentionPatterns attention_patterns(const AttentionPatternsArgs& args);
+  TopAttendedIds top_attended_ids(const TopAttendedIdsArgs& args);
+  AttentionEntropy attention_entropy(const AttentionEntropyArgs& args);
+};
+
+}  // namespace arrakis

@@ -1,0 +1,98 @@
+#pragma once
+// The `residual` tool (the seeds' Residual Tools): what makes up the residual stream after a layer, how it moves
+// between two layers, and which input positions a prediction is attributed to (gradient x input, integrated
+// gradients). Definitions in docs/tools.md.
+#include <torch/types.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "arrakis/tools/tool_registry.hpp"
+
+namespace arrakis {
+
+struct ResidualDecompositionArgs {
+  torch::Tensor tokens;
+  int64_t layer = 0;
+  bool per_head = false;  // each head's z W_O and each layer's b_O instead of each attn_out
+  static constexpr std::string_view method = "residual_decomposition";
+  static constexpr std::string_view help =
+      "the components of blocks.{layer}.hook_resid_post (embeddings, each attention and MLP output), their norms and "
+      "shares";
+  static std::vector<ToolArgument<ResidualDecompositionArgs>> arguments();
+};
+
+struct ResidualComponents {
+  std::vector<std::string> labels;
+  torch::Tensor components;        // [n, batch, pos, d_model]
+  torch::Tensor residual;          // [batch, pos, d_model]: what they sum to
+  torch::Tensor norms;             // [n, batch, pos]
+  torch::Tensor shares;            // [n, batch, pos]: c·r / ‖r‖² (they sum to 1 at every position)
+  nlohmann::json to_json() const;  // labels with their mean norm and share
+  NamedTensors tensors() const;
+};
+
+struct ResidualMovementArgs {
+  torch::Tensor tokens;
+  int64_t layer1 = -1;  // -1: blocks.0.hook_resid_pre
+  int64_t layer2 = 0;
+  static constexpr std::string_view method = "residual_movement";
+  static constexpr std::string_view help =
+      "from resid_post of layer1 (-1: the embeddings) to resid_post of layer2: relative change, cosine, and what each "
+      "attention and MLP layer in between wrote";
+  static std::vector<ToolArgument<ResidualMovementArgs>> arguments();
+};
+
+struct ResidualMovement {
+  int64_t layer1 = 0, layer2 = 0;
+  torch::Tensor relative_change;    // [batch, pos]: ‖x2 - x1‖ / ‖x1‖
+  torch::Tensor cosine;             // [batch, pos]: cos(x1, x2)
+  std::vector<std::string> labels;  // "L_attn_out", "L_mlp_out" for the layers in (layer1, layer2]
+  torch::Tensor parts;              // [n, batch, pos, d_model]: they sum to x2 - x1
+  torch::Tensor delta;              // [batch, pos, d_model]
+  nlohmann::json to_json() const;
+  NamedTensors tensors() const;
+};
+
+enum class AttributionMethod { IntegratedGradients, GradientXInput };
+template <>
+struct EnumNames<AttributionMethod> {
+  static constexpr std::array names{std::pair{AttributionMethod::IntegratedGradients, "integrated_gradients"},
+                                    std::pair{AttributionMethod::GradientXInput, "gradient_x_input"}};
+};
+
+struct FeatureAttributionArgs {
+  torch::Tensor tokens;
+  int64_t target = 0;  // the token whose logit is attributed
+  AttributionMethod method_used = AttributionMethod::IntegratedGradients;
+  int64_t steps = 32;
+  int64_t position = -1;  // where the logit is read
+  static constexpr std::string_view method = "feature_attribution";
+  static constexpr std::string_view help =
+      "the target's logit attributed to each input position: integrated gradients (zero baseline) or gradient x "
+      "input over the input embeddings";
+  static std::vector<ToolArgument<FeatureAttributionArgs>> arguments();
+};
+
+struct FeatureAttribution {
+  AttributionMethod method = AttributionMethod::IntegratedGradients;
+  int64_t target = 0, position = 0, steps = 0;
+  torch::Tensor attributions;           // [batch, pos]
+  torch::Tensor logit, baseline_logit;  // [batch]: f(x) and f(baseline)
+  nlohmann::json to_json() const;
+  NamedTensors tensors() const;
+};
+
+class ResidualTool : public BaseInterpretabilityTool {
+ public:
+  using BaseInterpretabilityTool::BaseInterpretabilityTool;
+  static ToolDescription describe();
+  std::string description() const override { return describe().description; }
+
+  ResidualComponents residual_decomposition(const ResidualDecompositionArgs& args);
+  ResidualMovement residual_movement(const ResidualMovementArgs& args);
+  FeatureAttribution feature_attribution(const FeatureAttributionArgs& args);
+};
+
+}  // namespace arrakis

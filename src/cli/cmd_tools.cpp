@@ -1,0 +1,122 @@
+// arrakis tools: every registered tool with its declared methods and their arguments.
+// arrakis tool KEY METHOD --model DIR [--prompt TEXT | --input-ids IDS] [--ARG VALUE ...]: calls a declared method
+// by name; the method's own arguments come after, as --name value (or --name=value; - and _ are the same).
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "arrakis/error.hpp"
+#include "arrakis/experiments/builtin_tools.hpp"
+#include "cli/command_output.hpp"
+#include "cli/commands.hpp"
+#include "cli/model_options.hpp"
+#include "cli/terminal_text.hpp"
+#include "cli/token_input.hpp"
+
+namespace arrakis::cli {
+namespace {
+
+CommandReport list_tools() {
+  ToolRegistry registry;
+  register_builtin_tools(registry);
+  CommandReport report;
+  nlohmann::json tools = nlohmann::json::array();
+  std::vector<std::pair<std::string, ToolDescription>> described;
+  for (const auto& name : registry.names()) {
+    auto d = registry.describe(name);
+    nlohmann::json methods = nlohmann::json::array();
+    for (const auto& m : d.methods) methods.push_back(to_json(m));
+    tools.push_back({{"key", name}, {"description", d.description}, {"methods", methods}});
+    described.emplace_back(name, std::move(d));
+  }
+  report.json = {{"tools", tools}};
+  report.print_text = [described] {
+    for (const auto& [name, d] : described) {
+      fmt::print("{}: {}\n", name, d.description);
+      if (d.methods.empty()) fmt::print("  (C++ only: see docs/experiments.md)\n");
+      for (const auto& m : d.methods) {
+        fmt::print("  {} — {}\n", m.name, m.help);
+        for (const auto& a : m.arguments)
+          fmt::print("      --{:<14} {:<24} {}{}\n", a.name, a.type, a.help,
+                     a.need == Need::Required    ? " (required)"
+                     : a.default_value.is_null() ? ""
+                                                 : fmt::format(" (default {})", a.default_value.dump()));
+      }
+    }
+  };
+  return report;
+}
+
+struct ToolArgs {
+  std::string tool, method;
+  ModelOptions model;
+  std::optional<std::string> prompt, input_ids;
+  OutputOptions output;
+};
+
+// The method's arguments, left over after the command's own options: --name value or --name=value.
+std::map<std::string, std::string> method_arguments(const std::vector<std::string>& extras) {
+  std::map<std::string, std::string> out;
+  for (std::size_t i = 0; i < extras.size(); ++i) {
+    const std::string& item = extras[i];
+    if (!item.starts_with("--") || item.size() == 2)
+      throw Error(fmt::format("tool: '{}' is not an --argument (give each method argument as --name value)",
+                              terminal_safe(item)));
+    std::string name = item.substr(2), value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    } else {
+      if (i + 1 >= extras.size()) throw Error(fmt::format("tool: --{} needs a value", terminal_safe(name)));
+      value = extras[++i];
+    }
+    for (char& c : name)
+      if (c == '-') c = '_';
+    if (out.count(name)) throw Error(fmt::format("tool: --{} is given twice", terminal_safe(name)));
+    out[name] = value;
+  }
+  return out;
+}
+
+CommandReport call_tool(const ToolArgs& args, const std::vector<std::string>& extras) {
+  ToolCallInput input;
+  input.text = method_arguments(extras);
+  auto model = load_model(args.model);
+  ToolRegistry registry(model);
+  register_builtin_tools(registry);
+  find_method(registry.describe(args.tool), args.tool, args.method);  // name errors before any work
+  if (args.prompt || args.input_ids) {
+    auto tokens = resolve_input(model, args.prompt, args.input_ids);
+    if (tokens.attention_mask.defined() && !tokens.attention_mask.all().item<bool>())
+      throw Error("tool: padded batches are not supported by the tools; give sequences of one length");
+    input.tensors["tokens"] = tokens.input_ids;
+  }
+  auto output = registry.call(args.tool, args.method, input);
+  CommandReport report;
+  report.json = output.json;
+  report.tensors = output.tensors;
+  report.metadata = {{"tool", args.tool}, {"method", args.method}};
+  report.print_text = [json = output.json] { fmt::print("{}\n", terminal_safe(json.dump(2))); };
+  return report;
+}
+
+}  // namespace
+
+void register_tools(CLI::App& app) {
+  auto json = std::make_shared<bool>(false);
+  auto* list = app.add_subcommand("tools", "List the registered tools, their methods and arguments");
+  list->add_flag("--json", *json, "Print one JSON object");
+  list->callback([json] { emit(list_tools(), {.json = *json}); });
+
+  auto args = std::make_shared<ToolArgs>();
+  auto* cmd = app.add_subcommand("tool", "Call a tool's method: arrakis tool KEY METHOD --model DIR [--ARG VALUE ...]");
+  cmd->add_option("key", args->tool, "The tool's key (see `arrakis tools`)")->required();
+  cmd->add_option("method", args->method, "The method")->required();
+  add_model_options(cmd, args->model);
+  add_token_input_options(cmd, args->prompt, args->input_ids);
+  add_output_options(cmd, args->output, {.out = "Write the result's tensors to this .safetensors file"});
+  cmd->allow_extras();
+  cmd->callback([args, cmd] { emit(call_tool(*args, cmd->remaining()), args->output); });
+}
+
+}  // namespace arrakis::cli

@@ -1,0 +1,42 @@
+#include "tools/tool_inputs.hpp"
+
+#include <fmt/format.h>
+
+#include "arrakis/error.hpp"
+
+namespace arrakis::tool_inputs {
+
+torch::Tensor batch_of_tokens(const torch::Tensor& tokens, std::string_view method) {
+  if (!tokens.defined()) throw Error(fmt::format("{}: give tokens (--prompt or --input-ids on the shell)", method));
+  if (tokens.is_floating_point() || tokens.is_complex() || tokens.scalar_type() == torch::kBool)
+    throw Error(fmt::format("{}: tokens must be integer ids, not {}", method, c10::toString(tokens.scalar_type())));
+  if (tokens.dim() < 1 || tokens.dim() > 2)
+    throw Error(fmt::format("{}: tokens must be [pos] or [batch, pos], not {} dimensions", method, tokens.dim()));
+  if (tokens.numel() == 0) throw Error(fmt::format("{}: tokens are empty", method));
+  auto ids = tokens.to(torch::kLong);
+  return ids.dim() == 1 ? ids.unsqueeze(0) : ids;
+}
+
+int64_t position(int64_t p, int64_t length, std::string_view method, std::string_view argument) {
+  const int64_t index = p < 0 ? p + length : p;
+  if (index < 0 || index >= length)
+    throw Error(fmt::format("{}: {} {} is outside the {} positions (0..{}, or -1..-{} from the end)", method, argument,
+                            p, length, length - 1, length));
+  return index;
+}
+
+void check_layer(const ModelConfig& config, int64_t layer, std::string_view method, std::string_view argument) {
+  if (layer < 0 || layer >= config.n_layers)
+    throw Error(
+        fmt::format("{}: {} {} is not a layer of this model (0..{})", method, argument, layer, config.n_layers - 1));
+}
+
+void check_head(const ModelConfig& config, const Head& head, std::string_view method, std::string_view argument) {
+  try {
+    head.check(config);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}: {}", method, argument, e.what()));
+  }
+}
+
+}  // namespace arrakis::tool_inputs

@@ -1,0 +1,23 @@
+#pragma once
+// Checks every seed tool makes of its inputs, with errors naming the method and the argument.
+#include <torch/types.h>
+
+#include <string_view>
+
+#include "arrakis/model/head.hpp"
+#include "arrakis/model/hooked_transformer.hpp"
+
+namespace arrakis::tool_inputs {
+
+/// Token ids as [batch, pos] int64 (a [pos] vector becomes one sequence); arrakis::Error when undefined, empty,
+/// not integers or of more than two dimensions.
+torch::Tensor batch_of_tokens(const torch::Tensor& tokens, std::string_view method);
+/// A position counted from the start (negative: from the end, as Python indexes), checked against `length`.
+int64_t position(int64_t p, int64_t length, std::string_view method, std::string_view argument);
+/// arrakis::Error unless 0 <= layer < n_layers.
+void check_layer(const ModelConfig& config, int64_t layer, std::string_view method,
+                 std::string_view argument = "layer");
+/// arrakis::Error unless the head is one of the model's.
+void check_head(const ModelConfig& config, const Head& head, std::string_view method, std::string_view argument);
+
+}  // namespace arrakis::tool_inputs
