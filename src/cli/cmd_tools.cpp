@@ -92,6 +92,8 @@ CommandReport call_tool(const ToolArgs& args, const std::vector<std::string>& ex
     input.tensors["tokens"] = tokens.input_ids;
   }
   auto output = registry.call(args.tool, args.method, input);
+  if (args.output.out && output.tensors.empty())
+    throw Error(fmt::format("--out: {}'s result holds no tensors (its values are in --json)", args.method));
   CommandReport report;
   report.json = output.json;
   report.tensors = output.tensors;

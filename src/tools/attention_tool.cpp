@@ -4,6 +4,7 @@
 
 #include "arrakis/error.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "tools/tool_inputs.hpp"
 
 namespace arrakis {
@@ -30,10 +31,47 @@ std::vector<ToolArgument<AttentionEntropyArgs>> AttentionEntropyArgs::arguments(
   return {argument("tokens", &AttentionEntropyArgs::tokens, "the input", Need::Required)};
 }
 
+std::vector<ToolArgument<AblateHeadArgs>> AblateHeadArgs::arguments() {
+  using A = AblateHeadArgs;
+  return {argument("layer", &A::layer, "the head's layer", Need::Required),
+          argument("head", &A::head, "the head's index in its layer", Need::Required),
+          argument("how", &A::how, "zero, the head's mean z over the tokens, or z resampled from another sequence"),
+          argument("tokens", &A::tokens, "mean / resample: the sequences the replacement comes from; the effect"),
+          argument("seed", &A::seed, "resample: the seed of the shuffle")};
+}
+
+std::vector<ToolArgument<MergeHeadsArgs>> MergeHeadsArgs::arguments() {
+  using A = MergeHeadsArgs;
+  return {argument("layer", &A::layer, "the heads' layer", Need::Required),
+          argument("head1", &A::head1, "the first head", Need::Required),
+          argument("head2", &A::head2, "the second head", Need::Required),
+          argument("alpha", &A::alpha, "the first head's weight in the shared pattern"),
+          argument("tokens", &A::tokens, "the effect on these tokens")};
+}
+
 ToolDescription AttentionTool::describe() {
-  return {"attention patterns, the tokens a head attends to, and attention entropy",
+  return {"attention patterns, the tokens a head attends to, attention entropy, and ablating or merging heads",
           {method<&AttentionTool::attention_patterns>(), method<&AttentionTool::top_attended_ids>(),
-           method<&AttentionTool::attention_entropy>()}};
+           method<&AttentionTool::attention_entropy>(), method<&AttentionTool::ablate_head>(),
+           method<&AttentionTool::merge_heads>()}};
+}
+
+nlohmann::json InterventionEffect::to_json() const {
+  return {
+      {"clean_loss", clean_loss}, {"loss", loss}, {"max_abs_logit_change", logit_change.abs().max().item<double>()}};
+}
+
+nlohmann::json HeadIntervention::to_json() const {
+  nlohmann::json out = {{"intervention", description}, {"active", guard.size() > 0}};
+  if (effect) out["effect"] = effect->to_json();
+  return out;
+}
+
+NamedTensors HeadIntervention::tensors() const {
+  NamedTensors out;
+  if (effect) out.emplace_back("logit_change", effect->logit_change);
+  if (replacement.defined()) out.emplace_back("mean_z", replacement);
+  return out;
 }
 
 nlohmann::json AttentionPatterns::to_json() const { return {{"head", head}, {"shape", pattern.sizes().vec()}}; }
@@ -136,6 +174,112 @@ AttentionEntropy AttentionTool::attention_entropy(const AttentionEntropyArgs& ar
   }
   const auto per_position = torch::stack(layers);
   return {per_position.mean(-1), per_position};
+}
+
+namespace {
+
+// The loss and last logits on `ids` now (with the intervention's hooks in place) against `clean_logits`.
+InterventionEffect effect_on(HookedTransformer& model, const torch::Tensor& ids, const torch::Tensor& clean_logits) {
+  const auto logits = model.forward(ids);
+  auto last = [](const torch::Tensor& l) { return l.select(1, l.size(1) - 1).to(torch::kFloat64).cpu(); };
+  return {lm_loss(clean_logits, ids).item<double>(), lm_loss(logits, ids).item<double>(),
+          last(logits) - last(clean_logits)};
+}
+
+}  // namespace
+
+HeadIntervention AttentionTool::ablate_head(const AblateHeadArgs& args) {
+  note_call(args);
+  torch::NoGradGuard no_grad;
+  auto& m = model();
+  constexpr auto name = AblateHeadArgs::method;
+  const Head head = checked_head(m.config(), args.layer, args.head, name);
+  torch::Tensor ids, clean_logits, z;
+  if (args.tokens) {
+    ids = batch_of_tokens(*args.tokens, name);
+    auto [logits, cache] = m.run_with_cache(ids, NameFilter{std::vector<std::string>{hooks::z(head.layer)}});
+    clean_logits = logits;
+    z = cache[hooks::z(head.layer)].select(2, head.head);  // [batch, pos, d_head]
+  } else if (args.how != AblationMethod::Zero) {
+    throw Error(fmt::format("{}: {} ablation needs tokens to take the head's values from", name,
+                            ArgumentType<AblationMethod>::to_json(args.how).get<std::string>()));
+  }
+  HeadIntervention out;
+  const int h = head.head;
+  Hook hook;
+  switch (args.how) {
+    case AblationMethod::Zero:
+      out.description = head.label() + " zero-ablated at hook_z";
+      hook = [h](const torch::Tensor& x) {
+        auto y = x.clone();
+        y.select(2, h).zero_();
+        return y;
+      };
+      break;
+    case AblationMethod::Mean: {
+      out.description = head.label() + " mean-ablated at hook_z (its mean over the tokens' batch and positions)";
+      out.replacement = z.mean(std::vector<int64_t>{0, 1});
+      hook = [h, mean = out.replacement](const torch::Tensor& x) {
+        auto y = x.clone();
+        y.select(2, h).copy_(mean.to(y.dtype()).expand_as(y.select(2, h)));
+        return y;
+      };
+      break;
+    }
+    case AblationMethod::Resample: {
+      const int64_t n = z.size(0);
+      if (n < 2) throw Error(fmt::format("{}: resample ablation needs a batch of at least 2 sequences", name));
+      // Row i of a run takes the head's z of the sequence after i's in a seeded shuffle: never its own.
+      auto generator = seeded_generator(static_cast<uint64_t>(args.seed));
+      const auto order = torch::randperm(n, generator, torch::kLong);
+      auto source = torch::empty({n}, torch::kLong);
+      for (int64_t i = 0; i < n; ++i) source[order[i].item<int64_t>()] = order[(i + 1) % n];
+      out.description = head.label() + " resample-ablated at hook_z (each sequence takes another's)";
+      hook = [h, z, source, name](const torch::Tensor& x) {
+        if (x.size(1) > z.size(1))
+          throw Error(
+              fmt::format("{}: the resampled values cover {} positions, the run has {}", name, z.size(1), x.size(1)));
+        auto rows = source.index({torch::arange(x.size(0), torch::kLong) % source.size(0)});
+        auto y = x.clone();
+        y.select(2, h).copy_(z.index_select(0, rows.to(z.device())).narrow(1, 0, x.size(1)).to(y.dtype()));
+        return y;
+      };
+      break;
+    }
+  }
+  out.guard = m.add_hook(hooks::z(head.layer), hook);
+  if (args.tokens) out.effect = effect_on(m, ids, clean_logits);
+  return out;
+}
+
+HeadIntervention AttentionTool::merge_heads(const MergeHeadsArgs& args) {
+  note_call(args);
+  torch::NoGradGuard no_grad;
+  auto& m = model();
+  constexpr auto name = MergeHeadsArgs::method;
+  const Head first = checked_head(m.config(), args.layer, args.head1, name);
+  const Head second = checked_head(m.config(), args.layer, args.head2, name);
+  if (first == second) throw Error(fmt::format("{}: head1 and head2 are the same head", name));
+  if (!(args.alpha >= 0.0 && args.alpha <= 1.0)) throw Error(fmt::format("{}: alpha must be in [0, 1]", name));
+  torch::Tensor ids, clean_logits;
+  if (args.tokens) {
+    ids = batch_of_tokens(*args.tokens, name);
+    clean_logits = m.forward(ids);
+  }
+  HeadIntervention out;
+  out.description =
+      fmt::format("{} and {} attend with {} A1 + {} A2", first.label(), second.label(), args.alpha, 1.0 - args.alpha);
+  const int h1 = first.head, h2 = second.head;
+  const double alpha = args.alpha;
+  out.guard = m.add_hook(hooks::pattern(first.layer), [h1, h2, alpha](const torch::Tensor& pattern) {
+    auto y = pattern.clone();
+    const auto merged = alpha * pattern.select(1, h1) + (1.0 - alpha) * pattern.select(1, h2);
+    y.select(1, h1).copy_(merged);
+    y.select(1, h2).copy_(merged);
+    return y;
+  });
+  if (args.tokens) out.effect = effect_on(m, ids, clean_logits);
+  return out;
 }
 
 }  // namespace arrakis

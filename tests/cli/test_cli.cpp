@@ -199,6 +199,7 @@ TEST(Cli, EveryToolMethodRunsFromTheShell) {
   const auto dir = test::temp_dir("cli-tools");
   {  // a noise file for the causal trace: [samples 2, subject length 2, d_model 64]
     save_safetensors(dir / "noise.safetensors", {{"noise", torch::ones({2, 2, 64}) * 0.1}});
+    save_safetensors(dir / "batch.safetensors", {{"input_ids", torch::tensor({{5, 6, 7}, {8, 9, 10}}, torch::kLong)}});
   }
   const std::string ids = " --input-ids 5,6,7,8,5,6,7";
   const std::vector<std::string> calls = {
@@ -220,8 +221,13 @@ TEST(Cli, EveryToolMethodRunsFromTheShell) {
       "attention attention_patterns --layer 1 --head 2" + ids,
       "attention top_attended_ids --layer 1 --head 2 --num-tokens 2" + ids,
       "attention attention_entropy" + ids,
+      "attention ablate_head --layer 1 --head 0 --how resample --seed 2 --input-ids " +
+          (dir / "batch.safetensors").string(),
+      "attention merge_heads --layer 0 --head1 0 --head2 1 --alpha 0.3" + ids,
       "composer head_composition --head1 L0H1 --head2 L1H3",
       "composer virtual_weights --head1 0.1 --head2 1.3 --kind q",
+      "composer attention_path_patching --clean 5,6,7,8 --corrupted 5,9,7,8 --src-head L0H1 --dest-head L1H2 --via v "
+      "--metric logit-diff:3,4",
       "causal trace_token_probability --target 9 --subject 1,3 --kind mlp --window 2 --noise " +
           (dir / "noise.safetensors").string() + ids,
       "causal intervene_on_neuron --layer 1 --neuron 3 --scale 0 --target 9" + ids,

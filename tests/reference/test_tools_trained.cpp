@@ -6,6 +6,7 @@
 #include "arrakis/analysis/head_detectors.hpp"
 #include "arrakis/model/loading.hpp"
 #include "arrakis/tools/attention_tool.hpp"
+#include "arrakis/tools/causal_tool.hpp"
 #include "arrakis/tools/composer_tool.hpp"
 #include "arrakis/tools/write_read_tool.hpp"
 #include "test_support.hpp"
@@ -62,6 +63,36 @@ TEST(ToolsTrained, InductionHeadsAttendToAndMoveTheTokenAfterThePreviousOccurren
     EXPECT_EQ(flow.top_paths[i].head.layer, 1) << flow.to_json().dump();
     EXPECT_NE(flow.top_paths[i].head.head, 0) << flow.to_json().dump();
   }
+}
+
+TEST(ToolsTrained, AblatingGrokkingNeuronsChangesTheAnswersAsZeroedWeightsDo) {
+  ARRAKIS_REQUIRE_SHARED();
+  auto model = load_pretrained(test::shared_dir() / "models/tl/grokking-mod113");
+  CausalTool causal(model);
+  const int64_t p = 113;
+  auto a = torch::arange(p).repeat_interleave(p), b = torch::arange(p).repeat(p);
+  auto tokens = torch::stack({a, b, torch::full({p * p}, p, torch::kInt64)}, 1);  // every "a b =", [12769, 3]
+  auto& W_out = model.weights().blocks[0].mlp.W_out;                              // [d_mlp, d_model]
+  // The neurons that write most (the largest rows of W_out) and one of the weakest.
+  auto order = std::get<1>(W_out.norm(2, 1).sort(0, /*descending=*/true));
+  int64_t changed_total = 0;
+  for (int64_t neuron : {order[0].item<int64_t>(), order[1].item<int64_t>(), order[-1].item<int64_t>()}) {
+    auto ablated = causal.intervene_on_neuron({.tokens = tokens, .layer = 0, .neuron = neuron});
+    const auto answers = ablated.logits.index({torch::indexing::Slice(), torch::indexing::Slice(0, p)}).argmax(-1);
+    // The independent recomputation: the same model with the neuron's output weights zeroed.
+    const auto saved = W_out[neuron].clone();
+    W_out[neuron].zero_();
+    torch::Tensor expected;
+    {
+      torch::NoGradGuard no_grad;
+      expected =
+          model.forward(tokens).select(1, 2).index({torch::indexing::Slice(), torch::indexing::Slice(0, p)}).argmax(-1);
+    }
+    W_out[neuron].copy_(saved);
+    EXPECT_TRUE(torch::equal(answers, expected)) << "neuron " << neuron;
+    changed_total += (answers != (a + b) % p).sum().item<int64_t>();
+  }
+  EXPECT_GT(changed_total, 0) << "ablating the strongest neurons changed no answer";
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <cmath>
 
 #include "arrakis/analysis/circuits.hpp"
+#include "arrakis/analysis/metrics.hpp"
+#include "arrakis/analysis/path_patching.hpp"
 #include "arrakis/experiments/interpretability_bench.hpp"
 #include "arrakis/tools/attention_tool.hpp"
 #include "arrakis/tools/composer_tool.hpp"
@@ -200,8 +202,90 @@ TEST_P(ToolsFamily, AttentionPatternsTopAttendedIdsAndEntropy) {
     }
 }
 
+TEST_P(ToolsFamily, AblatingAndMergingHeadsHoldWhileTheResultLives) {
+  auto model = test::random_model(GetParam(), 19);
+  AttentionTool tool(model);
+  const auto tokens = random_tokens(model, 3, 6, 5);
+  const auto clean_logits = model.forward(tokens);
+  auto [unused, clean] = model.run_with_cache(tokens);
+  const auto z = [&](const ActivationCache& cache) { return cache[hooks::z(1)].select(2, 2); };
+  {
+    auto zero = tool.ablate_head({.layer = 1, .head = 2, .tokens = tokens});
+    auto [logits, cache] = model.run_with_cache(tokens);
+    EXPECT_EQ(z(cache).abs().max().item<double>(), 0.0);
+    EXPECT_TRUE(torch::equal(cache[hooks::z(1)].select(2, 1), clean[hooks::z(1)].select(2, 1)));  // others untouched
+    ASSERT_TRUE(zero.effect.has_value());
+    EXPECT_NEAR(zero.effect->loss, lm_loss(logits, tokens).item<double>(), 1e-6);
+    EXPECT_NEAR(zero.effect->clean_loss, lm_loss(clean_logits, tokens).item<double>(), 1e-6);
+  }
+  EXPECT_TRUE(torch::equal(model.forward(tokens), clean_logits));  // the guard is gone with the result
+  {
+    auto mean = tool.ablate_head({.layer = 1, .head = 2, .how = AblationMethod::Mean, .tokens = tokens});
+    auto [logits, cache] = model.run_with_cache(tokens);
+    const auto expected = z(clean).mean(std::vector<int64_t>{0, 1});
+    EXPECT_TRUE(torch::allclose(z(cache), expected.expand({3, 6, expected.size(0)})));
+  }
+  {
+    auto resampled =
+        tool.ablate_head({.layer = 1, .head = 2, .how = AblationMethod::Resample, .tokens = tokens, .seed = 3});
+    auto [logits, cache] = model.run_with_cache(tokens);
+    for (int64_t b = 0; b < 3; ++b) {
+      int matches = 0;
+      for (int64_t other = 0; other < 3; ++other)
+        if (torch::equal(z(cache)[b], z(clean)[other])) {
+          ++matches;
+          EXPECT_NE(other, b) << "sequence " << b << " kept its own values";
+        }
+      EXPECT_EQ(matches, 1) << "sequence " << b;
+    }
+  }
+  {
+    auto merged = tool.merge_heads({.layer = 1, .head1 = 0, .head2 = 3, .alpha = 0.25, .tokens = tokens});
+    auto [logits, cache] = model.run_with_cache(tokens);
+    const auto& before = clean[hooks::pattern(1)];
+    const auto expected = 0.25 * before.select(1, 0) + 0.75 * before.select(1, 3);
+    EXPECT_TRUE(torch::allclose(cache[hooks::pattern(1)].select(1, 0), expected, 1e-6, 1e-7));
+    EXPECT_TRUE(torch::allclose(cache[hooks::pattern(1)].select(1, 3), expected, 1e-6, 1e-7));
+    merged.guard.remove();
+    EXPECT_TRUE(torch::equal(model.forward(tokens), clean_logits));
+  }
+  auto message = test::error_of([&] { tool.ablate_head({.layer = 1, .head = 2, .how = AblationMethod::Mean}); });
+  EXPECT_NE(message.find("mean ablation needs tokens"), std::string::npos) << message;
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, ToolsFamily, testing::ValuesIn(test::model_families_under_test()),
                          test::family_test_name);
+
+TEST(Tools, AttentionPathPatchingIsThePathPatchingSweepsCellForThatPair) {
+  auto model = test::random_model("llama", 29);  // grouped-query: 4 query heads over 2 key/value heads
+  ComposerTool composer(model);
+  const auto clean = random_tokens(model, 2, 6, 8);
+  auto corrupted = clean.clone();
+  corrupted.select(1, 2).fill_(7);
+  const std::string metric = "logit-diff:11,12";
+  auto effect = composer.attention_path_patching({.clean = clean,
+                                                  .corrupted = corrupted,
+                                                  .src_head = {0, 1},
+                                                  .dest_head = {1, 3},
+                                                  .via = ReadVia::K,
+                                                  .metric = metric});
+  // Query head 3 reads key/value head 3 / 2 = 1.
+  const auto parsed = parse_metric(metric, model);
+  auto sweep = path_patching(model, {.clean_tokens = clean, .corrupted_tokens = corrupted}, parsed.metric,
+                             {.receivers = {{1, 1, PathReceiver::Input::K}}});
+  EXPECT_DOUBLE_EQ(effect.patched, sweep.values[0][1].item<double>());
+  EXPECT_DOUBLE_EQ(effect.clean, sweep.clean_metric);
+  EXPECT_DOUBLE_EQ(effect.corrupted, sweep.corrupted_metric);
+  EXPECT_NEAR(effect.normalized, (effect.patched - effect.corrupted) / (effect.clean - effect.corrupted), 1e-12);
+  auto message = test::error_of([&] {
+    composer.attention_path_patching({.clean = clean,
+                                      .corrupted = corrupted.narrow(1, 0, 5),
+                                      .src_head = {0, 1},
+                                      .dest_head = {1, 3},
+                                      .metric = metric});
+  });
+  EXPECT_NE(message.find("differ in shape"), std::string::npos) << message;
+}
 
 TEST(Tools, DeclarationsListEveryMethodAndCallsByNameCheckTheirArguments) {
   auto model = test::random_model("gpt2");
@@ -209,8 +293,8 @@ TEST(Tools, DeclarationsListEveryMethodAndCallsByNameCheckTheirArguments) {
   register_builtin_tools(registry);
   const std::map<std::string, std::vector<std::string>> expected = {
       {"write_read", {"identify_write_heads", "identify_read_heads", "trace_information_flow"}},
-      {"composer", {"head_composition", "virtual_weights"}},
-      {"attention", {"attention_patterns", "top_attended_ids", "attention_entropy"}},
+      {"composer", {"head_composition", "virtual_weights", "attention_path_patching"}},
+      {"attention", {"attention_patterns", "top_attended_ids", "attention_entropy", "ablate_head", "merge_heads"}},
       {"causal", {"trace_token_probability", "intervene_on_neuron"}},
       {"residual", {"residual_decomposition", "residual_movement", "feature_attribution"}},
       {"decomposer", {"mlp_basis", "decompose_residual"}},
@@ -252,6 +336,30 @@ TEST(Tools, DeclarationsListEveryMethodAndCallsByNameCheckTheirArguments) {
   EXPECT_NE(message.find("layer 7 is not a layer of this model"), std::string::npos) << message;
 }
 
+// A user's tool, declared the same way as the built-in ones.
+struct ScaleArgs {
+  double factor = 2.0;
+  static constexpr std::string_view method = "scaled_vocab";
+  static constexpr std::string_view help = "the vocabulary size times a factor";
+  static std::vector<ToolArgument<ScaleArgs>> arguments() {
+    return {argument("factor", &ScaleArgs::factor, "the factor")};
+  }
+};
+struct Scaled {
+  double value = 0;
+  nlohmann::json to_json() const { return {{"value", value}}; }
+  NamedTensors tensors() const { return {}; }
+};
+struct VocabularyTool : BaseInterpretabilityTool {
+  using BaseInterpretabilityTool::BaseInterpretabilityTool;
+  static ToolDescription describe() { return {"a user's tool", {method<&VocabularyTool::scaled_vocab>()}}; }
+  std::string description() const override { return describe().description; }
+  Scaled scaled_vocab(const ScaleArgs& args) {
+    note_call(args);
+    return {args.factor * static_cast<double>(model().config().d_vocab)};
+  }
+};
+
 TEST(Tools, UseToolsHandsSeveralToolsAndALoggedExperimentRecordsEveryToolCall) {
   auto dir = test::temp_dir("tools-bench");
   auto model = test::random_model("gpt2");
@@ -278,6 +386,14 @@ TEST(Tools, UseToolsHandsSeveralToolsAndALoggedExperimentRecordsEveryToolCall) {
   EXPECT_EQ(run.tool_calls[0]["tool"], "write_read");
   EXPECT_EQ(run.tool_calls[0]["method"], "identify_write_heads");
   EXPECT_EQ(run.tool_calls[0]["arguments"], nlohmann::json({{"layer", 0}, {"threshold", 0.9}, {"tokens", nullptr}}));
+  // A user's tool is listed, callable by name and logged like the built-in ones.
+  bench.tools.add<VocabularyTool>("custom");
+  EXPECT_EQ(bench.tools.describe("custom").methods.at(0).name, "scaled_vocab");
+  EXPECT_EQ(bench.tools.call("custom", "scaled_vocab", {.text = {{"factor", "0.5"}}}).json["value"], 256.0);
+  auto custom = bench.log_experiment("custom", ExperimentSource{"()", "{...}", {}},
+                                     [&] { return bench.tools.get<VocabularyTool>("custom").scaled_vocab({}).value; });
+  EXPECT_EQ(custom(), 1024.0);
+  EXPECT_EQ(bench.last_run().tool_calls.at(0)["arguments"], nlohmann::json({{"factor", 2.0}}));
   // Calls outside a logged experiment are not recorded anywhere.
   bench.tools.get<WriteReadTool>("write_read").identify_write_heads({.layer = 0});
   EXPECT_EQ(bench.run(run.id).tool_calls.size(), 1u);

@@ -3,10 +3,12 @@
 // every head's attention entropy. Definitions in docs/tools.md.
 #include <torch/types.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "arrakis/hooks/hook_registry.hpp"
 #include "arrakis/model/head.hpp"
 #include "arrakis/tools/tool_registry.hpp"
 
@@ -66,6 +68,53 @@ struct AttentionEntropy {
   NamedTensors tensors() const { return {{"entropy", entropy}, {"per_position", per_position}}; }
 };
 
+enum class AblationMethod { Zero, Mean, Resample };
+template <>
+struct EnumNames<AblationMethod> {
+  static constexpr std::array names{std::pair{AblationMethod::Zero, "zero"}, std::pair{AblationMethod::Mean, "mean"},
+                                    std::pair{AblationMethod::Resample, "resample"}};
+};
+
+struct AblateHeadArgs {
+  int64_t layer = 0, head = 0;
+  AblationMethod how = AblationMethod::Zero;
+  std::optional<torch::Tensor> tokens;  // mean / resample: where the replacement comes from; any: the effect on them
+  int64_t seed = 0;                     // resample: the shuffle
+  static constexpr std::string_view method = "ablate_head";
+  static constexpr std::string_view help =
+      "ablate a head at hook_z (zero, its mean over the tokens, or resampled from another sequence) while the result "
+      "lives; with tokens, the effect on their loss and last logits";
+  static std::vector<ToolArgument<AblateHeadArgs>> arguments();
+};
+
+struct MergeHeadsArgs {
+  int64_t layer = 0, head1 = 0, head2 = 1;
+  double alpha = 0.5;
+  std::optional<torch::Tensor> tokens;  // the effect on these
+  static constexpr std::string_view method = "merge_heads";
+  static constexpr std::string_view help =
+      "both heads attend with alpha A1 + (1 - alpha) A2 while the result lives; with tokens, the effect on them";
+  static std::vector<ToolArgument<MergeHeadsArgs>> arguments();
+};
+
+/// What an intervention on heads changed on the given tokens: their language-model loss and last-position logits.
+struct InterventionEffect {
+  double clean_loss = 0, loss = 0;
+  torch::Tensor logit_change;  // [batch, d_vocab] at the last position
+  nlohmann::json to_json() const;
+};
+
+/// A head intervention that holds while this object lives (the guard removes its hooks), as the seeds' context
+/// managers did; `guard.remove()` ends it early, `guard.keep()` keeps it for the model's lifetime.
+struct HeadIntervention {
+  std::string description;  // "L1H2 zero-ablated at hook_z", ...
+  HookGuard guard;
+  std::optional<InterventionEffect> effect;  // with tokens
+  torch::Tensor replacement;                 // mean ablation: the head's mean z [d_head]
+  nlohmann::json to_json() const;
+  NamedTensors tensors() const;
+};
+
 class AttentionTool : public BaseInterpretabilityTool {
  public:
   using BaseInterpretabilityTool::BaseInterpretabilityTool;
@@ -75,6 +124,8 @@ class AttentionTool : public BaseInterpretabilityTool {
   AttentionPatterns attention_patterns(const AttentionPatternsArgs& args);
   TopAttendedIds top_attended_ids(const TopAttendedIdsArgs& args);
   AttentionEntropy attention_entropy(const AttentionEntropyArgs& args);
+  HeadIntervention ablate_head(const AblateHeadArgs& args);
+  HeadIntervention merge_heads(const MergeHeadsArgs& args);
 };
 
 }  // namespace arrakis

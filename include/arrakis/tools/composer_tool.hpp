@@ -48,6 +48,30 @@ struct VirtualWeights {
   NamedTensors tensors() const;  // A, B (product = A B), singular_values
 };
 
+struct AttentionPathPatchingArgs {
+  torch::Tensor clean, corrupted;  // token ids [batch, pos], the same shape
+  Head src_head, dest_head;
+  ReadVia via = ReadVia::K;
+  std::string metric;  // logit-diff:A,B | logprob:T | loss | kl (docs/patching.md)
+  static constexpr std::string_view method = "attention_path_patching";
+  static constexpr std::string_view help =
+      "path patching: src_head's output from the clean run into dest_head's query, key or value input only, in the "
+      "corrupted run";
+  static std::vector<ToolArgument<AttentionPathPatchingArgs>> arguments();
+};
+
+struct PathPatchingEffect {
+  Head src_head, dest_head;
+  ReadVia via = ReadVia::K;
+  std::string metric;
+  double patched = 0, clean = 0, corrupted = 0;
+  double normalized = 0;  // (patched - corrupted) / (clean - corrupted): 1 = the path restores the clean metric
+  nlohmann::json to_json() const;
+  NamedTensors tensors() const {  // patched, clean, corrupted
+    return {{"metrics", torch::tensor({patched, clean, corrupted}, torch::kFloat64)}};
+  }
+};
+
 class ComposerTool : public BaseInterpretabilityTool {
  public:
   using BaseInterpretabilityTool::BaseInterpretabilityTool;
@@ -56,6 +80,7 @@ class ComposerTool : public BaseInterpretabilityTool {
 
   HeadComposition head_composition(const HeadCompositionArgs& args);
   VirtualWeights virtual_weights(const VirtualWeightsArgs& args);
+  PathPatchingEffect attention_path_patching(const AttentionPathPatchingArgs& args);
 };
 
 }  // namespace arrakis
