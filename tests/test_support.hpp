@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/types.h>
 
+#include "arrakis/error.hpp"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -106,6 +108,18 @@ std::string error_of(Fn&& fn) {
     return e.what();
   }
   return "(no error)";
+}
+
+/// The message of the arrakis::Error `fn` throws; a test failure (and "") when it throws none.
+template <class Fn>
+std::string arrakis_error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const ::arrakis::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an arrakis::Error";
+  return {};
 }
 
 }  // namespace arrakis::test

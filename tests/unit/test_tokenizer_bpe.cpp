@@ -23,18 +23,6 @@ void write_file(const fs::path& file, const std::string& text) {
   out << text;
 }
 
-// Runs `body` and returns the arrakis::Error's message (failing the test when none is thrown).
-template <class Body>
-std::string error_message(Body&& body) {
-  try {
-    body();
-  } catch (const arrakis::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an arrakis::Error";
-  return {};
-}
-
 // A small vocabulary for the error-path tests: parsing GPT-2's megabyte each time would only slow them down.
 const char* kSmallVocab = R"({"a": 0, "b": 1, "ab": 2, "Ġ": 3})";
 const char* kSmallMerges = "#version: 0.2\na b\n";
@@ -138,7 +126,7 @@ TEST(Tokenizer, BpeByteFallbackSpellsUnknownCharactersAsBytes) {
 TEST(Tokenizer, MalformedFilesNameTheFile) {
   const fs::path dir = arrakis::test::temp_dir("tokenizer-malformed");
   const auto expect_error_naming = [&](const fs::path& file, const std::string& also = {}) {
-    const std::string message = error_message([&] { arrakis::load_tokenizer(dir); });
+    const std::string message = arrakis::test::arrakis_error_of([&] { arrakis::load_tokenizer(dir); });
     EXPECT_NE(message.find(file.string()), std::string::npos) << message;
     if (!also.empty()) {
       EXPECT_NE(message.find(also), std::string::npos) << message;
@@ -202,7 +190,7 @@ TEST(Tokenizer, MalformedComponentsNameTheFieldAndWhatIsWrong) {
   const json model = {{"type", "BPE"}, {"vocab", json::parse(kSmallVocab)}, {"merges", json::array({"a b"})}};
   const auto expect_error = [&](const std::string& key, const json& spec, const std::vector<std::string>& parts) {
     write_file(file, json{{"model", model}, {key, spec}}.dump());
-    const std::string message = error_message([&] { arrakis::load_tokenizer(dir); });
+    const std::string message = arrakis::test::arrakis_error_of([&] { arrakis::load_tokenizer(dir); });
     EXPECT_NE(message.find(file.string()), std::string::npos) << message;
     for (const std::string& part : parts) {
       EXPECT_NE(message.find(part), std::string::npos) << message;
@@ -239,15 +227,16 @@ TEST(Tokenizer, MalformedComponentsNameTheFieldAndWhatIsWrong) {
 TEST(Tokenizer, FoldersWithoutTokenizerFiles) {
   const fs::path dir = arrakis::test::temp_dir("tokenizer-none");
   EXPECT_EQ(arrakis::try_load_tokenizer(dir), nullptr);
-  const std::string message = error_message([&] { arrakis::load_tokenizer(dir); });
+  const std::string message = arrakis::test::arrakis_error_of([&] { arrakis::load_tokenizer(dir); });
   EXPECT_NE(message.find(dir.string()), std::string::npos) << message;
   EXPECT_NE(message.find("tokenizer.json"), std::string::npos) << message;
   EXPECT_NE(message.find("vocab.bpe"), std::string::npos) << message;
 
   write_file(dir / "vocab.json", kSmallVocab);  // without its merges.txt
-  const std::string partial = error_message([&] { arrakis::try_load_tokenizer(dir); });
+  const std::string partial = arrakis::test::arrakis_error_of([&] { arrakis::try_load_tokenizer(dir); });
   EXPECT_NE(partial.find("merges.txt"), std::string::npos) << partial;
-  EXPECT_NE(error_message([&] { arrakis::load_tokenizer(dir / "missing"); }).find("missing"), std::string::npos);
+  EXPECT_NE(arrakis::test::arrakis_error_of([&] { arrakis::load_tokenizer(dir / "missing"); }).find("missing"),
+            std::string::npos);
   EXPECT_EQ(arrakis::try_load_tokenizer(dir / "missing"), nullptr);
   fs::remove_all(dir);
 }

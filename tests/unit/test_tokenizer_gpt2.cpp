@@ -47,18 +47,6 @@ const arrakis::Tokenizer& reference() {
   return *tokenizer;
 }
 
-// Runs `body` and returns the arrakis::Error's message (failing the test when none is thrown).
-template <class Body>
-std::string error_message(Body&& body) {
-  try {
-    body();
-  } catch (const arrakis::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an arrakis::Error";
-  return {};
-}
-
 }  // namespace
 
 TEST(Tokenizer, WhitespaceIsUnicodeWhiteSpace) {
@@ -114,7 +102,7 @@ TEST(Tokenizer, SpecialTokensComeFromTheConfigFiles) {
 
   // A special token that is not in the vocabulary names the file.
   write_file(dir / "special_tokens_map.json", R"({"pad_token": "<pad>"})");
-  const std::string message = error_message([&] { arrakis::load_tokenizer(dir); });
+  const std::string message = arrakis::test::arrakis_error_of([&] { arrakis::load_tokenizer(dir); });
   EXPECT_NE(message.find("special_tokens_map.json"), std::string::npos) << message;
   EXPECT_NE(message.find("<pad>"), std::string::npos) << message;
   fs::remove_all(dir);
@@ -280,19 +268,21 @@ TEST(Tokenizer, ToStrTokensToStringAndToSingleToken) {
 
   EXPECT_EQ(arrakis::to_string(*tokenizer, torch::tensor(ids)), "Hello world!");
   EXPECT_EQ(arrakis::to_string(*tokenizer, torch::tensor(ids).to(torch::kInt)), "Hello world!");
-  EXPECT_NE(error_message([&] {
+  EXPECT_NE(arrakis::test::arrakis_error_of([&] {
               arrakis::to_string(*tokenizer, torch::tensor(ids).reshape({1, 3}));
             }).find("1-D"),
             std::string::npos);
-  EXPECT_NE(error_message([&] { arrakis::to_string(*tokenizer, torch::tensor({1.5})); }).find("integer"),
-            std::string::npos);
+  EXPECT_NE(
+      arrakis::test::arrakis_error_of([&] { arrakis::to_string(*tokenizer, torch::tensor({1.5})); }).find("integer"),
+      std::string::npos);
 
   EXPECT_EQ(arrakis::to_single_token(*tokenizer, " world"), ids[1]);
   EXPECT_EQ(arrakis::to_single_token(*tokenizer, "<|endoftext|>"), kEndOfText);
-  const std::string message = error_message([&] { arrakis::to_single_token(*tokenizer, "Hello world"); });
+  const std::string message =
+      arrakis::test::arrakis_error_of([&] { arrakis::to_single_token(*tokenizer, "Hello world"); });
   EXPECT_NE(message.find("2 tokens"), std::string::npos) << message;
   EXPECT_NE(message.find("\" world\""), std::string::npos) << message;
-  EXPECT_FALSE(error_message([&] { arrakis::to_single_token(*tokenizer, ""); }).empty());
+  EXPECT_FALSE(arrakis::test::arrakis_error_of([&] { arrakis::to_single_token(*tokenizer, ""); }).empty());
   fs::remove_all(dir);
 }
 
@@ -301,11 +291,11 @@ TEST(Tokenizer, ToStrTokensToStringAndToSingleToken) {
 TEST(Tokenizer, DecodingAnIdOutsideTheVocabularyNamesTheId) {
   ARRAKIS_REQUIRE_GPT2_VOCABULARY();
   for (const int64_t id : {int64_t{50257}, int64_t{-1}, int64_t{1} << 40}) {
-    const std::string message = error_message([&] { reference().decode(Ids{15496, id}); });
+    const std::string message = arrakis::test::arrakis_error_of([&] { reference().decode(Ids{15496, id}); });
     EXPECT_NE(message.find(std::to_string(id)), std::string::npos) << message;
     EXPECT_NE(message.find("50257"), std::string::npos) << message;  // the vocabulary size
   }
-  EXPECT_NE(error_message([&] { reference().id_to_token(50257); }).find("50257"), std::string::npos);
+  EXPECT_NE(arrakis::test::arrakis_error_of([&] { reference().id_to_token(50257); }).find("50257"), std::string::npos);
 }
 
 // ---- robustness and speed ----------------------------------------------------------------------------------------
