@@ -34,8 +34,15 @@ std::vector<ToolArgument<FeatureAttributionArgs>> FeatureAttributionArgs::argume
       argument("tokens", &A::tokens, "the input", Need::Required),
       argument("target", &A::target, "the token whose logit is attributed", Need::Required),
       argument("method", &A::method_used, "integrated gradients or gradient x input"),
-      argument("steps", &A::steps, "integrated gradients: points on the path (Gauss-Legendre in t, alpha = t^5)"),
+      argument("steps", &A::steps, "integrated gradients: Gauss-Legendre points on the path"),
+      argument("baseline", &A::baseline, "where the path starts: zero embeddings, or one token's at every position"),
       argument("position", &A::position, "where the logit is read (negative: from the end)")};
+}
+
+AttributionBaseline ArgumentType<AttributionBaseline>::parse(std::string_view text) {
+  if (text == "zero") return {};
+  if (text.starts_with("token:")) return {ArgumentType<int64_t>::parse(text.substr(6))};
+  throw Error(fmt::format("baseline '{}' is neither zero nor token:ID", text));
 }
 
 ToolDescription ResidualTool::describe() {
@@ -186,22 +193,34 @@ FeatureAttribution ResidualTool::feature_attribution(const FeatureAttributionArg
   const bool learned_positions = c.positional_embedding == PositionalEmbedding::Learned;
   std::vector<std::string> input_points = {hooks::embed()};
   if (learned_positions) input_points.push_back(hooks::pos_embed());
-  torch::Tensor embed, pos_embed;
+  torch::Tensor embed, pos_embed, base;  // base: the baseline's token embeddings (zeros for the zero baseline)
   {
     torch::NoGradGuard no_grad;
     auto [logits, cache] = m.run_with_cache(ids, NameFilter{input_points});
     embed = cache[hooks::embed()];
     if (learned_positions) pos_embed = cache[hooks::pos_embed()];
+    if (args.baseline.token) {
+      if (*args.baseline.token < 0 || *args.baseline.token >= c.d_vocab)
+        throw Error(fmt::format("{}: baseline token {} is not in the vocabulary (0..{})", name, *args.baseline.token,
+                                c.d_vocab - 1));
+      auto [unused, base_cache] = m.run_with_cache(torch::full_like(ids, *args.baseline.token),
+                                                   NameFilter{std::vector<std::string>{hooks::embed()}});
+      base = base_cache[hooks::embed()];
+    } else {
+      base = torch::zeros_like(embed);
+    }
   }
-  // The target's logit with the input embeddings scaled by alpha (the straight path from the zero baseline), and its
-  // gradient with respect to the scaled embeddings.
+  // Positional embeddings are on the path only from the zero baseline (a token baseline keeps them).
+  const bool positions_on_path = learned_positions && !args.baseline.token;
+  // The target's logit at the point alpha of the straight path from the baseline to the input, and its gradient
+  // with respect to the path's embeddings, times (input - baseline), summed over d_model.
   auto logit_and_gradients = [&](double alpha, bool with_gradient) {
-    auto scaled_embed = (embed * alpha).detach().requires_grad_(with_gradient);
-    torch::Tensor scaled_pos;
-    NamedHooks replace = {{hooks::embed(), [&](const torch::Tensor&) { return scaled_embed; }}};
-    if (learned_positions) {
-      scaled_pos = (pos_embed * alpha).detach().requires_grad_(with_gradient);
-      replace.emplace_back(hooks::pos_embed(), [&](const torch::Tensor&) { return scaled_pos; });
+    auto path_embed = (base + alpha * (embed - base)).detach().requires_grad_(with_gradient);
+    torch::Tensor path_pos;
+    NamedHooks replace = {{hooks::embed(), [&](const torch::Tensor&) { return path_embed; }}};
+    if (positions_on_path) {
+      path_pos = (pos_embed * alpha).detach().requires_grad_(with_gradient);
+      replace.emplace_back(hooks::pos_embed(), [&](const torch::Tensor&) { return path_pos; });
     }
     torch::AutoGradMode grad(with_gradient);
     auto logits = m.run_with_hooks(ids, replace);
@@ -209,8 +228,8 @@ FeatureAttribution ResidualTool::feature_attribution(const FeatureAttributionArg
     torch::Tensor gradient;
     if (with_gradient) {
       logit.sum().backward();
-      gradient = (scaled_embed.grad() * embed).sum(-1);
-      if (learned_positions) gradient = gradient + (scaled_pos.grad() * pos_embed).sum(-1);
+      gradient = (path_embed.grad() * (embed - base)).sum(-1);
+      if (positions_on_path) gradient = gradient + (path_pos.grad() * pos_embed).sum(-1);
     }
     return std::pair{logit.detach().to(torch::kFloat64).cpu(),
                      gradient.defined() ? gradient.to(torch::kFloat64).cpu() : torch::Tensor()};
@@ -227,8 +246,9 @@ FeatureAttribution ResidualTool::feature_attribution(const FeatureAttributionArg
     // scale invariant (‖αx‖ meets their eps) and f changes fastest; the substitution crowds the nodes there, where a
     // uniform rule (or Gauss-Legendre in α itself) of 64 points misses up to a quarter of the integral on pre-norm
     // models. The result's completeness gap says how well it did.
+    // (From a token baseline the norms' input never nears zero and the plain rule, p = 1, is the right one.)
     out.attributions = torch::zeros({ids.size(0), ids.size(1)}, torch::kFloat64);
-    constexpr double p = 5;
+    const double p = args.baseline.token ? 1 : 5;
     for (const auto& [t, weight] : gauss_legendre_on_unit_interval(static_cast<int>(args.steps)))
       out.attributions += weight * p * std::pow(t, p - 1) * logit_and_gradients(std::pow(t, p), true).second;
   } else {

@@ -79,6 +79,15 @@ TEST_P(ResidualToolsFamily, IntegratedGradientsIsCompleteAndGradientTimesInputIs
   auto logits = model.forward(tokens);
   EXPECT_TRUE(torch::allclose(ig.logit, logits.select(1, -1).select(1, target).to(torch::kFloat64), 1e-5, 1e-5));
 
+  // From a token baseline: complete too, and f(baseline) is the model on that token at every position.
+  auto from_token =
+      tool.feature_attribution({.tokens = tokens, .target = target, .steps = 32, .baseline = {.token = 3}});
+  const auto token_gap = from_token.attributions.sum(-1) - (from_token.logit - from_token.baseline_logit);
+  EXPECT_LT((token_gap.abs() / (from_token.logit - from_token.baseline_logit).abs()).max().item<double>(), 0.01)
+      << token_gap;
+  const auto on_baseline = model.forward(torch::full_like(tokens, 3)).select(1, -1).select(1, target);
+  EXPECT_TRUE(torch::allclose(from_token.baseline_logit, on_baseline.to(torch::kFloat64), 1e-5, 1e-5));
+
   // Gradient x input at position p is d/dε f((1 + ε) x_p) at 0: a central difference over the input embeddings.
   auto gxi =
       tool.feature_attribution({.tokens = tokens, .target = target, .method_used = AttributionMethod::GradientXInput});

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,16 +63,31 @@ struct EnumNames<AttributionMethod> {
                                     std::pair{AttributionMethod::GradientXInput, "gradient_x_input"}};
 };
 
+/// Where integrated gradients' path starts: all-zero input embeddings, or the embedding of one token at every
+/// position (positional embeddings kept: the path then moves the token embeddings only).
+struct AttributionBaseline {
+  std::optional<int64_t> token;  // none: zero
+};
+template <>
+struct ArgumentType<AttributionBaseline> {
+  static std::string name() { return "zero|token:ID"; }
+  static AttributionBaseline parse(std::string_view text);
+  static nlohmann::json to_json(const AttributionBaseline& b) {
+    return b.token ? nlohmann::json("token:" + std::to_string(*b.token)) : nlohmann::json("zero");
+  }
+};
+
 struct FeatureAttributionArgs {
   torch::Tensor tokens;
   int64_t target = 0;  // the token whose logit is attributed
   AttributionMethod method_used = AttributionMethod::IntegratedGradients;
   int64_t steps = 32;
+  AttributionBaseline baseline;
   int64_t position = -1;  // where the logit is read
   static constexpr std::string_view method = "feature_attribution";
   static constexpr std::string_view help =
-      "the target's logit attributed to each input position: integrated gradients (zero baseline) or gradient x "
-      "input over the input embeddings";
+      "the target's logit attributed to each input position: integrated gradients or gradient x (input - baseline) "
+      "over the input embeddings";
   static std::vector<ToolArgument<FeatureAttributionArgs>> arguments();
 };
 
