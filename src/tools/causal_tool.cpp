@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "arrakis/analysis/metrics.hpp"
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
@@ -52,6 +53,7 @@ std::vector<ToolArgument<InterveneOnNeuronArgs>> InterveneOnNeuronArgs::argument
           argument("scale", &A::scale, "multiply its activation (hook_post) by this; 0 ablates it"),
           argument("positions", &A::positions, "only at these positions (default: all)"),
           argument("target", &A::target, "also report this token's logit and probability change"),
+          argument("metric", &A::metric, "also report this metric's change: logit-diff:A,B | logprob:T | loss | kl"),
           argument("top_k", &A::top_k, "how many most increased and decreased tokens")};
 }
 
@@ -95,6 +97,12 @@ nlohmann::json NeuronIntervention::to_json() const {
                         {"max_abs_change", change.abs().max().item<double>()},
                         {"top_increased", rows(top_increased)},
                         {"top_decreased", rows(top_decreased)}};
+  if (!metric.empty()) {
+    auto before = clean_metric.contiguous(), after = metric_value.contiguous();
+    out["metric"] = metric;
+    out["clean_metric"] = std::vector<double>(before.data_ptr<double>(), before.data_ptr<double>() + before.numel());
+    out["metric_value"] = std::vector<double>(after.data_ptr<double>(), after.data_ptr<double>() + after.numel());
+  }
   if (target) {
     auto l = target_logit_change.contiguous(), p = target_probability_change.contiguous();
     out["target"] = *target;
@@ -275,7 +283,8 @@ NeuronIntervention CausalTool::intervene_on_neuron(const InterveneOnNeuronArgs& 
   out.layer = args.layer;
   out.neuron = args.neuron;
   out.scale = args.scale;
-  out.clean_logits = last(m.forward(ids));
+  const auto clean_full = m.forward(ids);
+  out.clean_logits = last(clean_full);
   const double scale = args.scale;
   const int64_t neuron = args.neuron;
   auto scaled = [scale, neuron, positions](const torch::Tensor& post) {
@@ -287,7 +296,14 @@ NeuronIntervention CausalTool::intervene_on_neuron(const InterveneOnNeuronArgs& 
     }
     return y;
   };
-  out.logits = last(m.run_with_hooks(ids, {{hooks::mlp_post(static_cast<int>(args.layer)), scaled}}));
+  const auto intervened_full = m.run_with_hooks(ids, {{hooks::mlp_post(static_cast<int>(args.layer)), scaled}});
+  out.logits = last(intervened_full);
+  if (args.metric) {
+    const auto metric = parse_metric(*args.metric, m, {.tokens = ids, .reference_logits = clean_full}).metric;
+    out.metric = *args.metric;
+    out.clean_metric = metric(clean_full).to(torch::kFloat64).cpu();
+    out.metric_value = metric(intervened_full).to(torch::kFloat64).cpu();
+  }
   out.change = out.logits - out.clean_logits;
   const int64_t k = std::min<int64_t>(args.top_k, vocab);
   out.top_increased = std::get<1>(out.change.topk(k, -1));

@@ -4,6 +4,7 @@
 
 #include <boost/math/special_functions/legendre.hpp>
 
+#include "arrakis/analysis/metrics.hpp"
 #include "arrakis/analysis/residual_stream.hpp"
 #include "arrakis/error.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
@@ -32,7 +33,8 @@ std::vector<ToolArgument<FeatureAttributionArgs>> FeatureAttributionArgs::argume
   using A = FeatureAttributionArgs;
   return {
       argument("tokens", &A::tokens, "the input", Need::Required),
-      argument("target", &A::target, "the token whose logit is attributed", Need::Required),
+      argument("target", &A::target, "the token whose logit is attributed (or give a metric)"),
+      argument("metric", &A::metric, "attribute this metric instead: logit-diff:A,B | logprob:T | loss | kl"),
       argument("method", &A::method_used, "integrated gradients or gradient x input"),
       argument("steps", &A::steps, "integrated gradients: Gauss-Legendre points on the path"),
       argument("baseline", &A::baseline, "where the path starts: zero embeddings, or one token's at every position"),
@@ -106,7 +108,8 @@ NamedTensors ResidualMovement::tensors() const {
 
 nlohmann::json FeatureAttribution::to_json() const {
   return {{"method", ArgumentType<AttributionMethod>::to_json(method)},
-          {"target", target},
+          {"target", target ? nlohmann::json(*target) : nlohmann::json(nullptr)},
+          {"metric", metric},
           {"position", position},
           {"steps", steps},
           {"attributions", values(attributions)},
@@ -183,8 +186,16 @@ FeatureAttribution ResidualTool::feature_attribution(const FeatureAttributionArg
   const auto ids = batch_of_tokens(args.tokens, name);
   const int64_t read = position(args.position, ids.size(1), name, "position");
   const int64_t vocab = m.weights().W_U.size(1);
-  if (args.target < 0 || args.target >= vocab)
-    throw Error(fmt::format("{}: target {} is not a token of the vocabulary (0..{})", name, args.target, vocab - 1));
+  if (args.target.has_value() == args.metric.has_value())
+    throw Error(fmt::format("{}: give a target token or a metric (one of them)", name));
+  if (args.target && (*args.target < 0 || *args.target >= vocab))
+    throw Error(fmt::format("{}: target {} is not a token of the vocabulary (0..{})", name, *args.target, vocab - 1));
+  Metric metric;
+  if (args.metric) {
+    torch::NoGradGuard no_grad;
+    metric =
+        parse_metric(*args.metric, m, {.tokens = ids, .reference_logits = m.forward(ids), .position = read}).metric;
+  }
   const bool integrated = args.method_used == AttributionMethod::IntegratedGradients;
   if (integrated && (args.steps < 1 || args.steps > 10000))
     throw Error(fmt::format("{}: steps must be in 1..10000", name));
@@ -224,7 +235,7 @@ FeatureAttribution ResidualTool::feature_attribution(const FeatureAttributionArg
     }
     torch::AutoGradMode grad(with_gradient);
     auto logits = m.run_with_hooks(ids, replace);
-    auto logit = logits.select(1, read).select(1, args.target);  // [batch]
+    auto logit = metric ? metric(logits) : logits.select(1, read).select(1, *args.target);  // [batch]
     torch::Tensor gradient;
     if (with_gradient) {
       logit.sum().backward();
@@ -237,6 +248,7 @@ FeatureAttribution ResidualTool::feature_attribution(const FeatureAttributionArg
   FeatureAttribution out;
   out.method = args.method_used;
   out.target = args.target;
+  out.metric = args.metric.value_or("");
   out.position = read;
   out.steps = integrated ? args.steps : 1;
   out.logit = logit_and_gradients(1.0, false).first;

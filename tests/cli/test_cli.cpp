@@ -212,6 +212,7 @@ TEST(Cli, EveryToolMethodRunsFromTheShell) {
       "residual residual_movement --layer1 -1 --layer2 1" + ids,
       "residual feature_attribution --target 9 --steps 8" + ids,
       "residual feature_attribution --target 9 --method gradient_x_input" + ids,
+      "residual feature_attribution --metric logit-diff:9,10 --baseline token:3 --steps 4" + ids,
       "decomposer mlp_basis --layer 0 --top-k 3",
       "decomposer decompose_residual --layer 1 --top-k 4" + ids,
       "logit logit_attribution --target 9 --wrong 10 --neurons true" + ids,

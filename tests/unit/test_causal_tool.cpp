@@ -117,7 +117,8 @@ TEST_P(CausalFamily, ScalingANeuronByOneChangesNothingAndByZeroIsZeroingItsOutpu
   EXPECT_TRUE(torch::equal(unchanged.logits, unchanged.clean_logits));
   EXPECT_EQ(unchanged.change.abs().max().item<double>(), 0.0);
 
-  auto ablated = tool.intervene_on_neuron({.tokens = ids, .layer = 1, .neuron = 7, .target = 11});
+  auto ablated =
+      tool.intervene_on_neuron({.tokens = ids, .layer = 1, .neuron = 7, .target = 11, .metric = "logit-diff:11,12"});
   auto& W_out = model.weights().blocks[1].mlp.W_out;
   const auto saved = W_out[7].clone();
   W_out[7].zero_();
@@ -126,6 +127,8 @@ TEST_P(CausalFamily, ScalingANeuronByOneChangesNothingAndByZeroIsZeroingItsOutpu
   EXPECT_TRUE(torch::allclose(ablated.logits, edited, 1e-5, 1e-6));
   EXPECT_GT(ablated.change.abs().max().item<double>(), 0.0);
   EXPECT_TRUE(torch::allclose(ablated.target_logit_change, ablated.change.select(1, 11)));
+  EXPECT_TRUE(torch::allclose(ablated.metric_value - ablated.clean_metric,
+                              ablated.change.select(1, 11) - ablated.change.select(1, 12), 1e-5, 1e-5));
   const int64_t up = ablated.top_increased[0][0].item<int64_t>();
   EXPECT_EQ(up, ablated.change[0].argmax().item<int64_t>());
   // Only at position 2: the last position's logits change only through attention from later layers... or not at all.

@@ -88,6 +88,12 @@ TEST_P(ResidualToolsFamily, IntegratedGradientsIsCompleteAndGradientTimesInputIs
   const auto on_baseline = model.forward(torch::full_like(tokens, 3)).select(1, -1).select(1, target);
   EXPECT_TRUE(torch::allclose(from_token.baseline_logit, on_baseline.to(torch::kFloat64), 1e-5, 1e-5));
 
+  // A metric instead of one logit: logit-diff's attributions are the difference of the two tokens' (IG is linear).
+  auto of_metric = tool.feature_attribution({.tokens = tokens, .metric = "logit-diff:9,4", .steps = 16});
+  auto of_nine = tool.feature_attribution({.tokens = tokens, .target = 9, .steps = 16});
+  auto of_four = tool.feature_attribution({.tokens = tokens, .target = 4, .steps = 16});
+  EXPECT_TRUE(torch::allclose(of_metric.attributions, of_nine.attributions - of_four.attributions, 1e-4, 1e-4));
+
   // Gradient x input at position p is d/dε f((1 + ε) x_p) at 0: a central difference over the input embeddings.
   auto gxi =
       tool.feature_attribution({.tokens = tokens, .target = target, .method_used = AttributionMethod::GradientXInput});

@@ -66,9 +66,10 @@ struct CausalTrace {
 struct InterveneOnNeuronArgs {
   torch::Tensor tokens;
   int64_t layer = 0, neuron = 0;
-  double scale = 0.0;              // hook_post[..., neuron] is multiplied by this (0: ablation)
-  std::vector<int64_t> positions;  // empty: every position
-  std::optional<int64_t> target;   // also report this token's logit and probability change
+  double scale = 0.0;                 // hook_post[..., neuron] is multiplied by this (0: ablation)
+  std::vector<int64_t> positions;     // empty: every position
+  std::optional<int64_t> target;      // also report this token's logit and probability change
+  std::optional<std::string> metric;  // also report this metric's change (logit-diff:A,B | logprob:T | loss | kl)
   int64_t top_k = 10;
   static constexpr std::string_view method = "intervene_on_neuron";
   static constexpr std::string_view help =
@@ -85,6 +86,8 @@ struct NeuronIntervention {
   torch::Tensor top_increased, top_decreased;  // int64 [batch, k]: tokens whose logit rose / fell most
   std::optional<int64_t> target;
   torch::Tensor target_logit_change, target_probability_change;  // [batch] with a target
+  std::string metric;
+  torch::Tensor clean_metric, metric_value;  // [batch] with a metric: before and with the intervention
   nlohmann::json to_json() const;
   NamedTensors tensors() const;
 };

@@ -79,21 +79,25 @@ struct ArgumentType<AttributionBaseline> {
 
 struct FeatureAttributionArgs {
   torch::Tensor tokens;
-  int64_t target = 0;  // the token whose logit is attributed
+  std::optional<int64_t> target;      // the token whose logit is attributed...
+  std::optional<std::string> metric;  // ...or this metric (logit-diff:A,B | logprob:T | loss | kl), per prompt
   AttributionMethod method_used = AttributionMethod::IntegratedGradients;
   int64_t steps = 32;
   AttributionBaseline baseline;
   int64_t position = -1;  // where the logit is read
   static constexpr std::string_view method = "feature_attribution";
   static constexpr std::string_view help =
-      "the target's logit attributed to each input position: integrated gradients or gradient x (input - baseline) "
+      "the target's logit (or a metric) attributed to each input position: integrated gradients or gradient x (input - "
+      "baseline) "
       "over the input embeddings";
   static std::vector<ToolArgument<FeatureAttributionArgs>> arguments();
 };
 
 struct FeatureAttribution {
   AttributionMethod method = AttributionMethod::IntegratedGradients;
-  int64_t target = 0, position = 0, steps = 0;
+  std::optional<int64_t> target;
+  std::string metric;  // when a metric was attributed
+  int64_t position = 0, steps = 0;
   torch::Tensor attributions;           // [batch, pos]
   torch::Tensor logit, baseline_logit;  // [batch]: f(x) and f(baseline)
   nlohmann::json to_json() const;
