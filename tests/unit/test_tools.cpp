@@ -41,7 +41,9 @@ TEST_P(ToolsFamily, WriteHeadsAreTheOvNormsOrTheMeanNormOfEachHeadsResult) {
     const auto& h = by_weights.heads[i];
     const auto W = ov.select(0, h.head.head).AB().to(torch::kFloat64);
     EXPECT_NEAR(h.score, W.norm().item<double>(), 1e-6 * h.score);
-    if (i > 0) EXPECT_LE(h.score, by_weights.heads[i - 1].score);
+    if (i > 0) {
+      EXPECT_LE(h.score, by_weights.heads[i - 1].score);
+    }
     shares += h.share;
   }
   EXPECT_NEAR(shares, 1.0, 1e-12);
