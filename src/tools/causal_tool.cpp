@@ -165,9 +165,7 @@ CausalTrace CausalTool::trace_token_probability(const TraceTokenProbabilityArgs&
   if (start < 0 || end > length || start >= end)
     throw Error(fmt::format("{}: subject [{}, {}) is not a non-empty range of the prompt's {} positions", name, start,
                             end, length));
-  const int64_t vocab = m.weights().W_U.size(1);
-  if (args.target < 0 || args.target >= vocab)
-    throw Error(fmt::format("{}: target {} is not a token of the vocabulary (0..{})", name, args.target, vocab - 1));
+  check_token(m, args.target, name, "target");
   if (args.kind != TraceKind::Resid && args.window < 1) throw Error(fmt::format("{}: window must be at least 1", name));
 
   CausalTrace out;
@@ -273,8 +271,7 @@ NeuronIntervention CausalTool::intervene_on_neuron(const InterveneOnNeuronArgs& 
   std::vector<int64_t> positions;
   for (int64_t p : args.positions) positions.push_back(position(p, ids.size(1), name, "positions"));
   const int64_t vocab = m.weights().W_U.size(1);
-  if (args.target && (*args.target < 0 || *args.target >= vocab))
-    throw Error(fmt::format("{}: target {} is not a token of the vocabulary (0..{})", name, *args.target, vocab - 1));
+  if (args.target) check_token(m, *args.target, name, "target");
 
   auto last = [](const torch::Tensor& logits) {
     return logits.select(1, logits.size(1) - 1).to(torch::kFloat64).cpu();

@@ -31,17 +31,11 @@ ToolDescription DecomposerTool::describe() {
           {method<&DecomposerTool::mlp_basis>(), method<&DecomposerTool::decompose_residual>()}};
 }
 
-namespace {
-std::vector<double> values(const torch::Tensor& t) {
-  auto c = t.to(torch::kFloat64).cpu().contiguous();
-  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
-}
-}  // namespace
-
 nlohmann::json MlpBasis::to_json() const {
-  nlohmann::json out = {
-      {"layer", layer}, {"read_singular_values", values(read_values)}, {"write_singular_values", values(write_values)}};
-  if (gate_values.defined()) out["gate_singular_values"] = values(gate_values);
+  nlohmann::json out = {{"layer", layer},
+                        {"read_singular_values", to_doubles(read_values)},
+                        {"write_singular_values", to_doubles(write_values)}};
+  if (gate_values.defined()) out["gate_singular_values"] = to_doubles(gate_values);
   return out;
 }
 

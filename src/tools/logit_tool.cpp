@@ -50,17 +50,6 @@ ToolDescription LogitTool::describe() {
 
 namespace {
 
-std::vector<double> values(const torch::Tensor& t) {
-  auto c = t.to(torch::kFloat64).cpu().contiguous();
-  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
-}
-
-void check_token(const HookedTransformer& model, int64_t token, std::string_view method, std::string_view argument) {
-  const int64_t vocab = model.weights().W_U.size(1);
-  if (token < 0 || token >= vocab)
-    throw Error(fmt::format("{}: {} {} is not a token of the vocabulary (0..{})", method, argument, token, vocab - 1));
-}
-
 // Direct logit attribution of `target` at `position`, as the `logit` tool reports it.
 LogitAttribution attribute(HookedTransformer& model, const torch::Tensor& ids, int64_t target,
                            std::optional<int64_t> wrong, int64_t position, bool neurons) {
@@ -100,9 +89,9 @@ nlohmann::json TokenLogitAttribution::to_json() const {
   const auto mean = components.to(torch::kFloat64).mean(1);
   for (size_t i = 0; i < component_labels.size(); ++i)
     list.push_back({{"label", component_labels[i]}, {"value", mean[static_cast<int64_t>(i)].item<double>()}});
-  nlohmann::json out = {{"target", target},     {"position", position},
-                        {"components", list},   {"heads", values(heads.to(torch::kFloat64).mean(-1))},
-                        {"bias", values(bias)}, {"total", values(total)}};
+  nlohmann::json out = {{"target", target},         {"position", position},
+                        {"components", list},       {"heads", to_doubles(heads.to(torch::kFloat64).mean(-1))},
+                        {"bias", to_doubles(bias)}, {"total", to_doubles(total)}};
   if (wrong) out["wrong"] = *wrong;
   return out;
 }
@@ -120,12 +109,12 @@ nlohmann::json TokenCirculation::to_json() const {
     rows.push_back({{"boundary", boundaries[i]},
                     {"logit", logits[at].mean().item<double>()},
                     {"probability", probabilities[at].mean().item<double>()},
-                    {"rank", values(ranks[at])}});
+                    {"rank", to_doubles(ranks[at])}});
   }
   return {{"target", target},
           {"boundaries", rows},
-          {"attn_contributions", values(attn_contributions.mean(-1))},
-          {"mlp_contributions", values(mlp_contributions.mean(-1))}};
+          {"attn_contributions", to_doubles(attn_contributions.mean(-1))},
+          {"mlp_contributions", to_doubles(mlp_contributions.mean(-1))}};
 }
 
 NamedTensors TokenCirculation::tensors() const {
@@ -138,17 +127,17 @@ NamedTensors TokenCirculation::tensors() const {
 
 nlohmann::json LayerAttributions::to_json() const {
   return {{"target", target},
-          {"attn", values(attn.mean(-1))},
-          {"mlp", values(mlp.mean(-1))},
+          {"attn", to_doubles(attn.mean(-1))},
+          {"mlp", to_doubles(mlp.mean(-1))},
           {"embeddings", embeddings.mean().item<double>()}};
 }
 
 nlohmann::json LogitLensAt::to_json() const {
   nlohmann::json out = {{"target", target},
                         {"layer", layer},
-                        {"probability", values(probability)},
-                        {"rank", values(rank)},
-                        {"top_probs", values(top_probs)}};
+                        {"probability", to_doubles(probability)},
+                        {"rank", to_doubles(rank)},
+                        {"top_probs", to_doubles(top_probs)}};
   nlohmann::json ids = nlohmann::json::array();
   auto t = top_tokens.contiguous();
   for (int64_t b = 0; b < t.size(0); ++b)

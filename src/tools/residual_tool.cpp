@@ -69,11 +69,6 @@ std::vector<std::pair<double, double>> gauss_legendre_on_unit_interval(int n) {
   return rule;
 }
 
-std::vector<double> values(const torch::Tensor& t) {
-  auto c = t.to(torch::kFloat64).cpu().contiguous();
-  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
-}
-
 }  // namespace
 
 nlohmann::json ResidualComponents::to_json() const {
@@ -97,9 +92,9 @@ nlohmann::json ResidualMovement::to_json() const {
           {"parts", labels},
           {"mean_relative_change", relative_change.mean().item<double>()},
           {"mean_cosine", cosine.mean().item<double>()},
-          {"relative_change", values(relative_change)},
-          {"cosine", values(cosine)},
-          {"part_norms", values(parts.norm(2, -1).mean(std::vector<int64_t>{1, 2}))}};
+          {"relative_change", to_doubles(relative_change)},
+          {"cosine", to_doubles(cosine)},
+          {"part_norms", to_doubles(parts.norm(2, -1).mean(std::vector<int64_t>{1, 2}))}};
 }
 
 NamedTensors ResidualMovement::tensors() const {
@@ -112,10 +107,10 @@ nlohmann::json FeatureAttribution::to_json() const {
           {"metric", metric},
           {"position", position},
           {"steps", steps},
-          {"attributions", values(attributions)},
-          {"logit", values(logit)},
-          {"baseline_logit", values(baseline_logit)},
-          {"completeness_gap", values(attributions.sum(-1) - (logit - baseline_logit))}};
+          {"attributions", to_doubles(attributions)},
+          {"logit", to_doubles(logit)},
+          {"baseline_logit", to_doubles(baseline_logit)},
+          {"completeness_gap", to_doubles(attributions.sum(-1) - (logit - baseline_logit))}};
 }
 
 NamedTensors FeatureAttribution::tensors() const {
@@ -185,11 +180,9 @@ FeatureAttribution ResidualTool::feature_attribution(const FeatureAttributionArg
   constexpr auto name = FeatureAttributionArgs::method;
   const auto ids = batch_of_tokens(args.tokens, name);
   const int64_t read = position(args.position, ids.size(1), name, "position");
-  const int64_t vocab = m.weights().W_U.size(1);
   if (args.target.has_value() == args.metric.has_value())
     throw Error(fmt::format("{}: give a target token or a metric (one of them)", name));
-  if (args.target && (*args.target < 0 || *args.target >= vocab))
-    throw Error(fmt::format("{}: target {} is not a token of the vocabulary (0..{})", name, *args.target, vocab - 1));
+  if (args.target) check_token(m, *args.target, name, "target");
   Metric metric;
   if (args.metric) {
     torch::NoGradGuard no_grad;

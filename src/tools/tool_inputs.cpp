@@ -39,4 +39,15 @@ void check_head(const ModelConfig& config, const Head& head, std::string_view me
   }
 }
 
+void check_token(const HookedTransformer& model, int64_t token, std::string_view method, std::string_view argument) {
+  const int64_t vocab = model.weights().W_U.size(1);
+  if (token < 0 || token >= vocab)
+    throw Error(fmt::format("{}: {} {} is not a token of the vocabulary (0..{})", method, argument, token, vocab - 1));
+}
+
+std::vector<double> to_doubles(const torch::Tensor& t) {
+  auto c = t.to(torch::kFloat64).cpu().contiguous();
+  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
+}
+
 }  // namespace arrakis::tool_inputs

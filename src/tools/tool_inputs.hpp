@@ -3,6 +3,7 @@
 #include <torch/types.h>
 
 #include <string_view>
+#include <vector>
 
 #include "arrakis/model/head.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
@@ -19,5 +20,10 @@ void check_layer(const ModelConfig& config, int64_t layer, std::string_view meth
                  std::string_view argument = "layer");
 /// arrakis::Error unless the head is one of the model's.
 void check_head(const ModelConfig& config, const Head& head, std::string_view method, std::string_view argument);
+
+/// arrakis::Error unless `token` is a token of the model's output vocabulary.
+void check_token(const HookedTransformer& model, int64_t token, std::string_view method, std::string_view argument);
+/// A tensor's values, flattened, as float64 (for results' JSON).
+std::vector<double> to_doubles(const torch::Tensor& t);
 
 }  // namespace arrakis::tool_inputs
