@@ -18,6 +18,7 @@
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/runtime.hpp"
 #include "experiments/sqlite_database.hpp"
+#include "util/json_text.hpp"
 
 namespace arrakis {
 namespace {
@@ -74,8 +75,11 @@ std::string now_iso() { return iso_time(std::chrono::system_clock::now()); }
 // that exports stay valid JSON instead of holding a "discarded" value.
 nlohmann::json parse_json_column(const std::string& text) {
   if (text.empty()) return nullptr;
-  auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return value.is_discarded() ? nlohmann::json(text) : value;
+  try {
+    return parse_json_text(text, "experiment store column");
+  } catch (const Error&) {
+    return nlohmann::json(text);  // column_text made it valid UTF-8
+  }
 }
 
 // Refuses, before SQLite touches it, a file that does not even start like an SQLite database.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "arrakis/error.hpp"
+#include "tokenizer/utf8.hpp"
 
 namespace arrakis::sqlite {
 
@@ -93,7 +94,10 @@ double Statement::column_double(int index) const { return sqlite3_column_double(
 bool Statement::column_is_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
 std::string Statement::column_text(int index) const {
   auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, index));
-  return text ? std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index))) : std::string();
+  // Any bytes may sit in a TEXT column of a shared or damaged database: made valid UTF-8 (U+FFFD for bad bytes) so
+  // that JSON built from it serialises.
+  return text ? tok::to_valid_utf8(std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index))))
+              : std::string();
 }
 
 WriteTransaction::WriteTransaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }

@@ -5,11 +5,13 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/io/torch_checkpoint.hpp"
 #include "arrakis/util/closest_names.hpp"
+#include "util/json_text.hpp"
 
 namespace arrakis {
 namespace {
@@ -70,14 +72,11 @@ class SingleFileCheckpoint final : public Checkpoint {
 class ShardedCheckpoint final : public Checkpoint {
  public:
   explicit ShardedCheckpoint(const fs::path& index_path) : index_path_(index_path) {
-    nlohmann::json index;
-    try {
-      std::ifstream in(index_path);
-      if (!in) throw Error("cannot open " + index_path.string());
-      index = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(fmt::format("{}: not valid JSON: {}", index_path.string(), e.what()));
-    }
+    std::ifstream in(index_path, std::ios::binary);
+    if (!in) throw Error("cannot open " + index_path.string());
+    std::ostringstream text;
+    text << in.rdbuf();
+    nlohmann::json index = parse_json_text(std::move(text).str(), index_path.string());
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
       throw Error(fmt::format("{}: no 'weight_map' object", index_path.string()));
     for (const auto& [name, shard] : index["weight_map"].items()) {

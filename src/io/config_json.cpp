@@ -5,20 +5,19 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "arrakis/error.hpp"
+#include "util/json_text.hpp"
 
 namespace arrakis {
 
 ConfigJson ConfigJson::load(const std::filesystem::path& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot open {}", path.string()));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
-  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  nlohmann::json j = parse_json_text(std::move(text).str(), path.string());
   if (!j.is_object()) throw Error(fmt::format("{}: not a JSON object", path.string()));
   return ConfigJson(std::move(j), path.string());
 }

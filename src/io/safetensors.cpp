@@ -13,6 +13,7 @@
 
 #include "arrakis/error.hpp"
 #include "io/mapped_file.hpp"
+#include "util/json_text.hpp"
 
 namespace arrakis {
 namespace {
@@ -149,12 +150,8 @@ void SafetensorsFile::parse() {
   if (header_len > kMaxHeaderBytes)
     throw Error(fmt::format("{}: header length {} is implausibly large (corrupt file?)", file, header_len));
 
-  json header;
-  try {
-    header = json::parse(reinterpret_cast<const char*>(data + 8), reinterpret_cast<const char*>(data + 8 + header_len));
-  } catch (const json::parse_error& e) {
-    throw Error(fmt::format("{}: the safetensors header is not valid JSON: {}", file, e.what()));
-  }
+  const json header = parse_json_text(std::string_view(reinterpret_cast<const char*>(data + 8), header_len),
+                                      fmt::format("{}: the safetensors header", file));
   if (!header.is_object()) throw Error(fmt::format("{}: the safetensors header is not a JSON object", file));
 
   for (const auto& [key, value] : header.items()) {
@@ -222,7 +219,7 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
   if (reinterpret_cast<uintptr_t>(ptr) % dt->size != 0) {
     // Misaligned for its dtype (legal in the format, rare in practice): copy rather than view.
     auto t = torch::empty(e.shape, options);
-    std::memcpy(t.data_ptr(), ptr, e.end - e.begin);
+    if (e.end > e.begin) std::memcpy(t.data_ptr(), ptr, e.end - e.begin);  // an empty tensor has no data pointer
     return t;
   }
   auto keep_alive = owner_;

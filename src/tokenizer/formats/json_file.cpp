@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "arrakis/error.hpp"
+#include "util/json_text.hpp"
 
 namespace arrakis::tok {
 
@@ -18,14 +19,7 @@ std::string read_text_file(const std::filesystem::path& file) {
   return std::move(buffer).str();
 }
 
-Json read_json_file(const std::filesystem::path& file) {
-  const std::string text = read_text_file(file);
-  try {
-    return Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw Error(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
-  }
-}
+Json read_json_file(const std::filesystem::path& file) { return parse_json_text(read_text_file(file), file.string()); }
 
 JsonPlace JsonPlace::operator/(std::string_view key) const {
   return JsonPlace(file_, where_.empty() ? std::string(key) : fmt::format("{}.{}", where_, key));
