@@ -3,6 +3,7 @@
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
@@ -150,15 +151,19 @@ std::optional<uint64_t> stored_record_size(const ZipBytes& zip, uint64_t data_of
   return size;
 }
 
-// What the central directory declares for a record: LibTorch's reader allocates `size` bytes to read it, so a
-// hostile archive is refused on these numbers before anything is allocated.
+// What the central directory declares for each record: LibTorch's reader allocates `size` bytes to read one, so a
+// hostile archive is refused on these numbers before anything is allocated; `crc` is checked against the bytes read.
 struct DeclaredRecord {
-  uint64_t size = 0, compressed = 0, method = 0;
+  uint64_t size = 0, compressed = 0, method = 0, crc = 0;
 };
 
-std::optional<DeclaredRecord> declared_record(const ZipBytes& zip, uint64_t file_size, std::string_view record) {
+// Records by their name below the archive's top folder ("data.pkl", "data/0"): read once, so that looking up every
+// storage stays linear in the number of records. Empty when there is no readable directory (LibTorch's reader then
+// refuses the file or finds the records its own way).
+std::unordered_map<std::string, DeclaredRecord> central_directory(const ZipBytes& zip, uint64_t file_size) {
   constexpr uint64_t kEndSignature = 0x06054b50, kZip64EndSignature = 0x06064b50, kLocatorSignature = 0x07064b50;
   constexpr uint64_t kEntrySignature = 0x02014b50;
+  std::unordered_map<std::string, DeclaredRecord> records;
   // The end record: 22 bytes plus a comment of up to 64 KiB, at the end of the file.
   std::optional<uint64_t> end;
   for (uint64_t back = 22; back <= 22 + kMaxField && back <= file_size; ++back)
@@ -166,11 +171,11 @@ std::optional<DeclaredRecord> declared_record(const ZipBytes& zip, uint64_t file
       end = file_size - back;
       break;
     }
-  if (!end) return std::nullopt;
+  if (!end) return records;
   uint64_t entries = zip.le(*end + 10, 2), directory = zip.le(*end + 16, 4);
   if ((directory == kZip64 || entries == 0xFFFF) && *end >= 20 && zip.le(*end - 20, 4) == kLocatorSignature) {
     const uint64_t zip64_end = zip.le(*end - 20 + 8, 8);
-    if (!zip.has(zip64_end, 56) || zip.le(zip64_end, 4) != kZip64EndSignature) return std::nullopt;
+    if (!zip.has(zip64_end, 56) || zip.le(zip64_end, 4) != kZip64EndSignature) return records;
     entries = zip.le(zip64_end + 32, 8);
     directory = zip.le(zip64_end + 48, 8);
   }
@@ -178,18 +183,17 @@ std::optional<DeclaredRecord> declared_record(const ZipBytes& zip, uint64_t file
   for (uint64_t i = 0; i < entries && zip.has(at, 46) && zip.le(at, 4) == kEntrySignature; ++i) {
     const uint64_t name_length = zip.le(at + 28, 2), extra_length = zip.le(at + 30, 2);
     const uint64_t comment_length = zip.le(at + 32, 2);
-    if (!zip.has(at + 46, name_length + extra_length + comment_length)) return std::nullopt;
+    if (!zip.has(at + 46, name_length + extra_length + comment_length)) return {};
     const std::string_view name = zip.text(at + 46, name_length);
-    if (name.size() > record.size() && name.ends_with(record) && name[name.size() - record.size() - 1] == '/') {
-      DeclaredRecord r{zip.le(at + 24, 4), zip.le(at + 20, 4), zip.le(at + 10, 2)};
-      if ((r.size == kZip64 || r.compressed == kZip64) &&
-          !read_zip64_sizes(zip, at + 46 + name_length, extra_length, r.size, r.compressed))
-        return std::nullopt;
-      return r;
-    }
+    DeclaredRecord r{zip.le(at + 24, 4), zip.le(at + 20, 4), zip.le(at + 10, 2), zip.le(at + 16, 4)};
+    if ((r.size == kZip64 || r.compressed == kZip64) &&
+        !read_zip64_sizes(zip, at + 46 + name_length, extra_length, r.size, r.compressed))
+      return {};
+    if (const auto slash = name.find('/'); slash != std::string_view::npos)
+      records.emplace(std::string(name.substr(slash + 1)), r);  // the first entry of a name wins, as in miniz
     at += 46 + name_length + extra_length + comment_length;
   }
-  return std::nullopt;
+  return records;
 }
 
 // A storage whose bytes are the mapping itself; each storage keeps the mapping alive through its deleter.
@@ -280,6 +284,7 @@ class ArchiveLoader {
   explicit ArchiveLoader(const fs::path& path)
       : path_(path), where_(path.string()), file_(MappedFile::open(path)), zip_(*file_) {
     reject_legacy_format();
+    directory_ = central_directory(zip_, file_->size());
     check_declared_pickle_size();  // before LibTorch's reader, which may allocate what the directory declares
     reader_ = zip_call(where_, "not a readable torch.save archive", [&] {
       return std::make_unique<PyTorchStreamReader>(std::make_shared<MappedReadAdapter>(file_));
@@ -291,6 +296,7 @@ class ArchiveLoader {
     if (!zip_call(where_, "reading the archive", [&] { return reader_->hasRecord("data.pkl"); }))
       throw Error(where_ + ": the archive has no data.pkl, so it is not a torch.save checkpoint");
     auto [pickle, pickle_size] = zip_call(where_, "reading data.pkl", [&] { return reader_->getRecord("data.pkl"); });
+    check_crc("data.pkl", pickle.get(), pickle_size);
     const std::span<const std::byte> pickle_bytes(static_cast<const std::byte*>(pickle.get()), pickle_size);
     std::vector<TorchCheckpoint::Entry> entries;
     for (auto& t : detail::read_state_dict_pickle(pickle_bytes, where_ + ": data.pkl")) {
@@ -316,8 +322,9 @@ class ArchiveLoader {
   // uncompressed; deflate expands at most 1032-fold) nor 256 MiB (a state dict's pickle is kilobytes to megabytes).
   void check_declared_pickle_size() const {
     constexpr uint64_t kMaxPickleBytes = uint64_t{256} << 20, kMaxDeflateRatio = 1032;
-    const auto declared = declared_record(zip_, file_->size(), "data.pkl");
-    if (!declared) return;  // LibTorch's reader found it another way: it checks the sizes against the file itself
+    const auto found = directory_.find("data.pkl");
+    if (found == directory_.end()) return;  // LibTorch's reader finds it another way: it checks sizes against the file
+    const DeclaredRecord* declared = &found->second;
     const uint64_t could_hold = declared->method == 0 ? declared->compressed : declared->compressed * kMaxDeflateRatio;
     if (declared->size > kMaxPickleBytes || declared->size > could_hold || declared->compressed > file_->size())
       throw Error(
@@ -335,6 +342,24 @@ class ArchiveLoader {
       throw Error(where_ + ": saved with byte order '" + std::string(order) + "'; only little-endian is supported");
   }
 
+  // A record's bytes against the CRC-32 its directory entry declares (zlib's crc32): a damaged download or an edited
+  // record is an error, not silently different weights. Records the directory does not list were found by LibTorch.
+  void check_crc(const std::string& record, const void* data, uint64_t size) const {
+    const auto found = directory_.find(record);
+    if (found == directory_.end()) return;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (uint64_t done = 0; done < size;) {  // zlib takes 32-bit lengths
+      const auto n = static_cast<uInt>(std::min<uint64_t>(size - done, uint64_t{1} << 30));
+      crc = crc32(crc, static_cast<const Bytef*>(data) + done, n);
+      done += n;
+    }
+    if (crc != found->second.crc)
+      throw Error(
+          fmt::format("{}: record '{}' is damaged: its CRC-32 is {:08x}, the archive's directory declares "
+                      "{:08x} (a truncated or altered download?)",
+                      where_, record, crc, found->second.crc));
+  }
+
   const LoadedStorage& storage_for(const detail::PickledTensor& t) {
     if (auto found = storages_.find(t.storage.key); found != storages_.end()) return found->second;
     const std::string record = "data/" + t.storage.key;
@@ -345,9 +370,11 @@ class ArchiveLoader {
     const uint64_t offset = zip_call(where_, about, [&] { return reader_->getRecordOffset(record); });
     LoadedStorage loaded;
     if (auto in_place = stored_record_size(zip_, offset, record, declared)) {
+      check_crc(record, file_->data() + offset, *in_place);
       loaded = {view_storage(file_, offset, *in_place), *in_place};
     } else {  // compressed, unaligned or otherwise unusual: LibTorch reads (and inflates) a copy
       auto [data, size] = zip_call(where_, about, [&] { return reader_->getRecord(record); });
+      check_crc(record, data.get(), size);
       loaded.storage =
           c10::Storage(c10::Storage::use_byte_size_t(), static_cast<int64_t>(size), std::move(data), nullptr, false);
       loaded.bytes = size;
@@ -386,6 +413,7 @@ class ArchiveLoader {
   std::string where_;
   std::shared_ptr<MappedFile> file_;
   ZipBytes zip_;
+  std::unordered_map<std::string, DeclaredRecord> directory_;
   std::unique_ptr<PyTorchStreamReader> reader_;
   std::unordered_map<std::string, LoadedStorage> storages_;  // by record key: tensors of one storage share it
 };
