@@ -13,8 +13,10 @@ packages=(
   libicu-dev                             # Unicode normalization (NFC, NFKC, ...) in tokenizer pipelines
   libsentencepiece-dev libsqlite3-dev libboost-math-dev
   libssl-dev                             # SHA-256 (libcrypto) for experiment versions and tensor files
+  zlib1g-dev                             # CRC-32 of pytorch_model.bin's zip records
   libdnnl-dev                            # oneDNN: the attention's small batched matmuls (LibTorch links it too)
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev               # the fuzz targets (libFuzzer, ASan, UBSan): scripts/fuzz.sh
 )
 # Test references published on the npm registry need npm (Debian's, unless the machine already has one).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

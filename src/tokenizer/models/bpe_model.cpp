@@ -24,7 +24,9 @@ BpeModel::BpeModel(Vocabulary vocabulary, const std::vector<MergeRule>& merges, 
   merges_.reserve(merges.size());
   const std::string& prefix = options_.continuing_subword_prefix;
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [left, right] = merges[rank];
+    // Named members, not a structured binding: lambdas may not capture bindings before C++20's P1091 (clang 14).
+    const std::string& left = merges[rank].first;
+    const std::string& right = merges[rank].second;
     const auto fail = [&](std::string_view what) {
       throw Error(fmt::format("{}: merge {} (\"{} {}\"): {}", source_, rank + 1, left, right, what));
     };
