@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets (clang, libFuzzer, ASan + UBSan; fuzz/CMakeLists.txt, in build-fuzz/) and runs them.
 #
-#   scripts/fuzz.sh [TARGET ...] [--seconds N]   fuzz each target N seconds (default 60), one after another
+#   scripts/fuzz.sh [TARGET ...] [--seconds N] [--seed S]
+#                                                fuzz each target N seconds (default 60), one after another
 #   scripts/fuzz.sh --replay                     run the committed regression inputs (tests/data/fuzz/<target>/) and
 #                                                the seeds once each under the sanitizers, then stop
 #   scripts/fuzz.sh --list                       the targets
 #
 # A target's working corpus grows in build-fuzz/corpus/<target>/ (kept between runs); crashes, leaks, timeouts and
 # out-of-memory inputs land in build-fuzz/artifacts/<target>/; a run's log with libFuzzer's final statistics in
-# build-fuzz/logs/<target>.log. Minimise a crash with `build-fuzz/arrakis_fuzz_<target> -minimize_crash=1 -runs=10000
-# FILE`, fix it, and commit the input under tests/data/fuzz/<target>/: the test suite replays it (FuzzRegressions).
+# build-fuzz/logs/<target>-<mode>-<time>.log. Minimise a crash with
+# `build-fuzz/arrakis_fuzz_<target> -minimize_crash=1 -runs=10000 FILE`, fix it, and commit the input under
+# tests/data/fuzz/<target>/: the test suite replays it (FuzzRegressions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 build=build-fuzz
 seconds=60
+seed=0  # 0: libFuzzer picks one
 mode=fuzz
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;  # libFuzzer's -seed: the same run again (scripts/test.sh's smoke run)
     --replay) mode=replay; shift ;;
     --list) mode=list; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -49,7 +53,9 @@ cmake --build $build
 seeds_of() {  # target -> prints the seed folder, filled
   local t=$1 dir=$build/seeds/$1
   rm -rf "$dir" && mkdir -p "$dir"
-  ARRAKIS_FUZZ_WRITE_SEEDS="$root/$dir" $build/arrakis_fuzz_"$t" >/dev/null 2>&1
+  if ! ARRAKIS_FUZZ_WRITE_SEEDS="$root/$dir" $build/arrakis_fuzz_"$t" >"$dir.log" 2>&1; then
+    cat "$dir.log" >&2; echo "fuzz.sh: $t could not write its seeds" >&2; return 1
+  fi
   local shared=../shared
   case "$t" in
     safetensors) cp assets/demo-model/model.safetensors "$dir/demo-model.safetensors" ;;
@@ -113,14 +119,14 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p $build/logs
 status=0
 for t in "${targets[@]}"; do
-  seeds=$(seeds_of "$t")
+  seeds=$(seeds_of "$t") || exit 1
   regressions=tests/data/fuzz/$t
   mkdir -p "$regressions" $build/corpus/"$t" $build/artifacts/"$t"
   dict=$(dictionary_of "$t")
-  flags=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1
+  flags=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 -seed="$seed"
          -artifact_prefix=$build/artifacts/$t/)
   [ -n "$dict" ] && flags+=(-dict="$dict")
-  log=$build/logs/$t.log
+  log=$build/logs/$t-$mode-$(date +%Y%m%d-%H%M%S).log
   if [ "$mode" = replay ]; then
     echo "fuzz.sh: replaying $t ($(ls "$regressions" | wc -l) regression inputs, $(ls "$seeds" | wc -l) seeds)"
     if ! $build/arrakis_fuzz_"$t" "${flags[@]}" -runs=0 "$regressions" "$seeds" >"$log" 2>&1; then

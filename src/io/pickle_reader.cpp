@@ -314,7 +314,25 @@ class Unpickler {
 
   // ---- the stack, its marks and the memo -----------------------------------------------------------------------
   std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
-  void push(Value value) { stack_.push_back(std::move(value)); }
+  void push(Value value) {
+    count(value);
+    stack_.push_back(std::move(value));
+  }
+  // Memory the pickle's values take, against a budget of 32 MiB + 2x the pickle's size. Without one a pickle could
+  // take ~100x its size (an EMPTY_LIST is 1 byte, a list ~120), or far more through the memo (BINGET copies a value,
+  // strings by value, for 2 bytes). A real state dict takes ~1.5 KB per tensor: 32 MiB is ~20000 tensors in one file.
+  void count(const Value& value) {
+    made_bytes_ += sizeof(Value);
+    if (const auto* text = value.as<std::string>()) made_bytes_ += text->size();
+    if (const auto* global = value.as<Global>()) made_bytes_ += global->name.size();
+    if (const auto* storage = value.as<PickledStorage>()) made_bytes_ += storage->key.size();
+    if (value.as<std::shared_ptr<List>>() || value.as<std::shared_ptr<Dict>>() || value.as<std::shared_ptr<Tuple>>())
+      made_bytes_ += 64;  // the container and its shared_ptr control block
+    const uint64_t budget = (uint64_t{32} << 20) + 2 * static_cast<uint64_t>(bytes_.size());
+    if (made_bytes_ > budget)
+      fail("its values take more than " + std::to_string(budget) + " bytes (32 MiB + 2x its " +
+           std::to_string(bytes_.size()) + " bytes; copies through the memo?): refused as a memory bomb");
+  }
   Value& top() {
     if (stack_.size() <= floor()) fail("stack underflow");
     return stack_.back();
@@ -357,7 +375,10 @@ class Unpickler {
     if (!list) fail(std::string(opcode) + " on a " + type_name(top()) + ", not a list");
     return **list;
   }
-  void memoize(uint64_t index) { memo_[index] = top(); }
+  void memoize(uint64_t index) {
+    count(top());
+    memo_[index] = top();
+  }
   void recall(uint64_t index) {
     auto found = memo_.find(index);
     if (found == memo_.end()) fail("memo entry " + std::to_string(index) + " is read before it is written");
@@ -454,6 +475,7 @@ class Unpickler {
   std::vector<Value> stack_;
   std::vector<std::size_t> marks_;  // stack heights at each open MARK
   std::unordered_map<uint64_t, Value> memo_;
+  uint64_t made_bytes_ = 0;  // the budget count() keeps
 };
 
 // The state dict inside the unpickled value, unwrapping {"state_dict": {...}} or {"model": {...}}.

@@ -138,6 +138,18 @@ TEST(HostileFiles, APickleCannotCallWhatAReduceBuiltNorExhaustMemoryThroughItsMe
   EXPECT_TRUE(TorchCheckpointFile::open(archive("bomb", bomb))->names().empty());
   EXPECT_LT(test::peak_rss_bytes() - before, 100ll << 20);
 
+  // Memo copies: a 1 MiB string fetched 100 times; an empty list fetched 4 million times (2 bytes each).
+  std::string copies = "\x80\x02" + unicode(std::string(1 << 20, 'a')) + "q\x00"s;
+  for (int i = 0; i < 100; ++i) copies += "h\x00"s;
+  std::string values = "\x80\x02]q\x00"s;
+  for (int i = 0; i < (1 << 22); ++i) values += "h\x00"s;
+  for (const auto& [name, pickle] : {std::pair{"copies", copies}, std::pair{"values", values}}) {
+    const auto start = test::peak_rss_bytes();
+    message = test::arrakis_error_of([&] { TorchCheckpointFile::open(archive(name, pickle + ".")); });
+    EXPECT_NE(message.find("refused as a memory bomb"), std::string::npos) << name << ": " << message;
+    EXPECT_LT(test::peak_rss_bytes() - start, 100ll << 20) << name;
+  }
+
   // A memo index beyond anything written.
   message = test::arrakis_error_of([&] { TorchCheckpointFile::open(archive("memo", "\x80\x02j\xff\xff\xff\x7f.")); });
   EXPECT_NE(message.find("memo entry 2147483647 is read before it is written"), std::string::npos) << message;
