@@ -491,7 +491,10 @@ nlohmann::json ExperimentStore::export_json(const std::string& experiment) const
 std::string ExperimentStore::integrity_check() const {
   sqlite::Statement query(db_->db, "PRAGMA integrity_check");
   std::string out;
-  while (query.step()) out += (out.empty() ? "" : "\n") + query.column_text(0);
+  while (query.step()) {
+    if (!out.empty()) out += '\n';
+    out += query.column_text(0);
+  }
   return out;
 }
 
