@@ -17,6 +17,7 @@ packages=(
   libdnnl-dev                            # oneDNN: the attention's small batched matmuls (LibTorch links it too)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev               # the fuzz targets (libFuzzer, ASan, UBSan): scripts/fuzz.sh
+  python3                                # scripts/fuzz.sh cuts seed files out of zips and JSON
 )
 # Test references published on the npm registry need npm (Debian's, unless the machine already has one).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
