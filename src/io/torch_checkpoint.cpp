@@ -367,6 +367,13 @@ class ArchiveLoader {
     if (!zip_call(where_, about, [&] { return reader_->hasRecord(record); }))
       throw Error(where_ + ": " + about + " is missing from the archive");
     const uint64_t declared = declared_bytes(t);
+    // LibTorch's reader allocates what the directory declares before reading a record: torch.save writes a storage's
+    // bytes exactly, so a record declaring more than its storage needs is refused before that allocation.
+    if (const auto entry = directory_.find(record); entry != directory_.end() && entry->second.size > declared)
+      throw Error(fmt::format("{}: {} declares {} bytes ({} stored), more than the {} its storage of {} elements "
+                              "needs: refused before reading it",
+                              where_, about, entry->second.size, entry->second.compressed, declared,
+                              t.storage.numel));
     const uint64_t offset = zip_call(where_, about, [&] { return reader_->getRecordOffset(record); });
     LoadedStorage loaded;
     if (auto in_place = stored_record_size(zip_, offset, record, declared)) {
