@@ -73,31 +73,18 @@ TEST(HostileFiles, PicklesThatWouldRunCodeAreRefusedNamingTheGlobalAndRunNothing
   // A good state dict whose last SETITEMS also holds "x": os.system(...).
   std::string hidden = tensor_pickle("K\x00"s, "K\x04\x85", "K\x01\x85");
   hidden = hidden.substr(0, hidden.size() - 2) + unicode("x") + "cos\nsystem\n" + unicode(touch) + "\x85Ru.";
+  // PROTO 2, GLOBAL module.name, the argument, TUPLE1, REDUCE, STOP: what pickle.dumps writes for a call.
+  const auto call = [](const std::string& global, const std::string& argument) {
+    std::string module = global.substr(0, global.find('.')), name = global.substr(global.find('.') + 1);
+    return std::string("\x80\x02") + "c" + module + "\n" + name + "\n" + argument + "\x85R.";
+  };
   const std::vector<Payload> payloads = {
-      {"os.system",
-       "\x80\x02"
-       "cos\nsystem\n" +
-           unicode(touch) + "\x85R."},
-      {"posix.system",
-       "\x80\x02"
-       "cposix\nsystem\n" +
-           unicode(touch) + "\x85R."},
-      {"builtins.eval",
-       "\x80\x02"
-       "cbuiltins\neval\n" +
-           unicode(create) + "\x85R."},
-      {"builtins.exec",
-       "\x80\x02"
-       "cbuiltins\nexec\n" +
-           unicode(create) + "\x85R."},
-      {"subprocess.Popen",
-       "\x80\x02"
-       "csubprocess\nPopen\n(" +
-           unicode("touch") + unicode(marker.string()) + "l\x85R."},
-      {"torch.load",
-       "\x80\x02"
-       "ctorch\nload\n" +
-           unicode(marker.string()) + "\x85R."},
+      {"os.system", call("os.system", unicode(touch))},
+      {"posix.system", call("posix.system", unicode(touch))},
+      {"builtins.eval", call("builtins.eval", unicode(create))},
+      {"builtins.exec", call("builtins.exec", unicode(create))},
+      {"subprocess.Popen", call("subprocess.Popen", "(" + unicode("touch") + unicode(marker.string()) + "l")},
+      {"torch.load", call("torch.load", unicode(marker.string()))},
       // Protocol 4 names globals from the stack (STACK_GLOBAL) instead of the opcode's own text.
       {"os.system", "\x80\x04\x8c\x02os\x8c\x06system\x93" + unicode(touch) + "\x85R."},
       {"os.system", hidden},
