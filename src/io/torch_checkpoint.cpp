@@ -158,9 +158,10 @@ struct DeclaredRecord {
 };
 
 // Records by their name below the archive's top folder ("data.pkl", "data/0"): read once, so that looking up every
-// storage stays linear in the number of records. Empty when there is no readable directory (LibTorch's reader then
-// refuses the file or finds the records its own way).
-std::unordered_map<std::string, DeclaredRecord> central_directory(const ZipBytes& zip, uint64_t file_size) {
+// storage stays linear in the number of records. Empty when there is no end record (LibTorch's reader then refuses
+// the file); an entry that cannot be read is an error, so that no record LibTorch would read goes unchecked.
+std::unordered_map<std::string, DeclaredRecord> central_directory(const ZipBytes& zip, uint64_t file_size,
+                                                                  const std::string& where) {
   constexpr uint64_t kEndSignature = 0x06054b50, kZip64EndSignature = 0x06064b50, kLocatorSignature = 0x07064b50;
   constexpr uint64_t kEntrySignature = 0x02014b50;
   std::unordered_map<std::string, DeclaredRecord> records;
@@ -183,12 +184,14 @@ std::unordered_map<std::string, DeclaredRecord> central_directory(const ZipBytes
   for (uint64_t i = 0; i < entries && zip.has(at, 46) && zip.le(at, 4) == kEntrySignature; ++i) {
     const uint64_t name_length = zip.le(at + 28, 2), extra_length = zip.le(at + 30, 2);
     const uint64_t comment_length = zip.le(at + 32, 2);
-    if (!zip.has(at + 46, name_length + extra_length + comment_length)) return {};
+    if (!zip.has(at + 46, name_length + extra_length + comment_length))
+      throw Error(fmt::format("{}: the zip's central directory entry {} runs past the end of the file", where, i));
     const std::string_view name = zip.text(at + 46, name_length);
     DeclaredRecord r{zip.le(at + 24, 4), zip.le(at + 20, 4), zip.le(at + 10, 2), zip.le(at + 16, 4)};
     if ((r.size == kZip64 || r.compressed == kZip64) &&
         !read_zip64_sizes(zip, at + 46 + name_length, extra_length, r.size, r.compressed))
-      return {};
+      throw Error(fmt::format("{}: the zip entry '{}' marks its sizes as ZIP64 but carries no ZIP64 sizes", where,
+                              std::string(name)));
     if (const auto slash = name.find('/'); slash != std::string_view::npos)
       records.emplace(std::string(name.substr(slash + 1)), r);  // the first entry of a name wins, as in miniz
     at += 46 + name_length + extra_length + comment_length;
@@ -284,7 +287,7 @@ class ArchiveLoader {
   explicit ArchiveLoader(const fs::path& path)
       : path_(path), where_(path.string()), file_(MappedFile::open(path)), zip_(*file_) {
     reject_legacy_format();
-    directory_ = central_directory(zip_, file_->size());
+    directory_ = central_directory(zip_, file_->size(), where_);
     check_declared_pickle_size();  // before LibTorch's reader, which may allocate what the directory declares
     reader_ = zip_call(where_, "not a readable torch.save archive", [&] {
       return std::make_unique<PyTorchStreamReader>(std::make_shared<MappedReadAdapter>(file_));
@@ -295,6 +298,7 @@ class ArchiveLoader {
     check_byte_order();
     if (!zip_call(where_, "reading the archive", [&] { return reader_->hasRecord("data.pkl"); }))
       throw Error(where_ + ": the archive has no data.pkl, so it is not a torch.save checkpoint");
+    require_listed("data.pkl");
     auto [pickle, pickle_size] = zip_call(where_, "reading data.pkl", [&] { return reader_->getRecord("data.pkl"); });
     check_crc("data.pkl", pickle.get(), pickle_size);
     const std::span<const std::byte> pickle_bytes(static_cast<const std::byte*>(pickle.get()), pickle_size);
@@ -342,6 +346,14 @@ class ArchiveLoader {
       throw Error(where_ + ": saved with byte order '" + std::string(order) + "'; only little-endian is supported");
   }
 
+  // LibTorch's reader allocates a record's declared size before reading it, so only records whose sizes were
+  // checked here (listed in the directory as read above) are handed to it.
+  void require_listed(const std::string& record) const {
+    if (!directory_.contains(record))
+      throw Error(fmt::format("{}: record '{}' is not listed in the zip's central directory (damaged archive?)", where_,
+                              record));
+  }
+
   // A record's bytes against the CRC-32 its directory entry declares (zlib's crc32): a damaged download or an edited
   // record is an error, not silently different weights. Records the directory does not list were found by LibTorch.
   void check_crc(const std::string& record, const void* data, uint64_t size) const {
@@ -370,16 +382,17 @@ class ArchiveLoader {
     // LibTorch's reader allocates what the directory declares before reading a record: torch.save writes a storage's
     // bytes exactly, so a record declaring more than its storage needs is refused before that allocation.
     if (const auto entry = directory_.find(record); entry != directory_.end() && entry->second.size > declared)
-      throw Error(fmt::format("{}: {} declares {} bytes ({} stored), more than the {} its storage of {} elements "
-                              "needs: refused before reading it",
-                              where_, about, entry->second.size, entry->second.compressed, declared,
-                              t.storage.numel));
+      throw Error(
+          fmt::format("{}: {} declares {} bytes ({} stored), more than the {} its storage of {} elements "
+                      "needs: refused before reading it",
+                      where_, about, entry->second.size, entry->second.compressed, declared, t.storage.numel));
     const uint64_t offset = zip_call(where_, about, [&] { return reader_->getRecordOffset(record); });
     LoadedStorage loaded;
     if (auto in_place = stored_record_size(zip_, offset, record, declared)) {
       check_crc(record, file_->data() + offset, *in_place);
       loaded = {view_storage(file_, offset, *in_place), *in_place};
     } else {  // compressed, unaligned or otherwise unusual: LibTorch reads (and inflates) a copy
+      require_listed(record);
       auto [data, size] = zip_call(where_, about, [&] { return reader_->getRecord(record); });
       check_crc(record, data.get(), size);
       loaded.storage =
