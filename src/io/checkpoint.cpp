@@ -2,10 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
@@ -72,11 +70,7 @@ class SingleFileCheckpoint final : public Checkpoint {
 class ShardedCheckpoint final : public Checkpoint {
  public:
   explicit ShardedCheckpoint(const fs::path& index_path) : index_path_(index_path) {
-    std::ifstream in(index_path, std::ios::binary);
-    if (!in) throw Error("cannot open " + index_path.string());
-    std::ostringstream text;
-    text << in.rdbuf();
-    nlohmann::json index = parse_json_text(std::move(text).str(), index_path.string());
+    nlohmann::json index = read_json_file(index_path);
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
       throw Error(fmt::format("{}: no 'weight_map' object", index_path.string()));
     for (const auto& [name, shard] : index["weight_map"].items()) {
@@ -123,10 +117,12 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const fs::path& dir_or_file) {
   }
   if (!fs::is_directory(dir_or_file)) throw Error(fmt::format("checkpoint {} does not exist", dir_or_file.string()));
   const auto& dir = dir_or_file;
-  if (fs::is_regular_file(dir / kSafetensorsIndex)) return std::make_unique<ShardedCheckpoint>(dir / kSafetensorsIndex);
-  if (fs::is_regular_file(dir / kSafetensors)) return std::make_unique<SingleFileCheckpoint>(dir / kSafetensors);
-  if (fs::is_regular_file(dir / kTorchBinIndex)) return std::make_unique<ShardedCheckpoint>(dir / kTorchBinIndex);
-  if (fs::is_regular_file(dir / kTorchBin)) return std::make_unique<SingleFileCheckpoint>(dir / kTorchBin);
+  // Whatever bears a checkpoint's name is taken as the checkpoint, so that a FIFO or a folder by that name is
+  // reported as such by its reader rather than as a missing file.
+  if (fs::exists(dir / kSafetensorsIndex)) return std::make_unique<ShardedCheckpoint>(dir / kSafetensorsIndex);
+  if (fs::exists(dir / kSafetensors)) return std::make_unique<SingleFileCheckpoint>(dir / kSafetensors);
+  if (fs::exists(dir / kTorchBinIndex)) return std::make_unique<ShardedCheckpoint>(dir / kTorchBinIndex);
+  if (fs::exists(dir / kTorchBin)) return std::make_unique<SingleFileCheckpoint>(dir / kTorchBin);
   throw Error(fmt::format("{} holds no checkpoint (looked for {}, {}, {}, {})", dir.string(), kSafetensorsIndex,
                           kSafetensors, kTorchBinIndex, kTorchBin));
 }
@@ -138,7 +134,7 @@ std::unique_ptr<Checkpoint> Checkpoint::from_safetensors(std::shared_ptr<Safeten
 
 bool has_checkpoint(const fs::path& dir) {
   for (const char* name : {kSafetensorsIndex, kSafetensors, kTorchBinIndex, kTorchBin})
-    if (fs::is_regular_file(dir / name)) return true;
+    if (fs::exists(dir / name)) return true;
   return false;
 }
 

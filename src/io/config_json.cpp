@@ -3,9 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "arrakis/error.hpp"
 #include "util/json_text.hpp"
@@ -13,11 +11,7 @@
 namespace arrakis {
 
 ConfigJson ConfigJson::load(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot open {}", path.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  nlohmann::json j = parse_json_text(std::move(text).str(), path.string());
+  nlohmann::json j = read_json_file(path);
   if (!j.is_object()) throw Error(fmt::format("{}: not a JSON object", path.string()));
   return ConfigJson(std::move(j), path.string());
 }

@@ -5,6 +5,7 @@
 // serialisation) can overflow the stack on it.
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,11 @@ inline constexpr int kMaxJsonDepth = 256;
 /// `text` as JSON; arrakis::Error "<source>: not valid JSON: ..." when it is not (syntax, invalid UTF-8, a number
 /// beyond double's range) or when it nests deeper than `max_depth` arrays and objects.
 nlohmann::json parse_json_text(std::string_view text, const std::string& source, int max_depth = kMaxJsonDepth);
+
+/// The whole file as bytes; arrakis::Error naming the file when it cannot be opened or read, or is not a regular file
+/// (a FIFO or a device would block or never end).
+std::string read_text_file(const std::filesystem::path& file);
+/// read_text_file, then parse_json_text with the file as the source.
+nlohmann::json read_json_file(const std::filesystem::path& file);
 
 }  // namespace arrakis

@@ -11,6 +11,7 @@
 
 #include "arrakis/demo/demo_model.hpp"
 #include "arrakis/experiments/experiment_store.hpp"
+#include "arrakis/io/checkpoint.hpp"
 #include "arrakis/io/config_json.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/io/torch_checkpoint.hpp"
@@ -165,6 +166,21 @@ TEST(HostileInput, CommandLineCountsAndIdListsAreCheckedWithClearMessages) {
   result = test::run_cli("run --model " + demo + " --input-ids " + fifo.string() + " < /dev/null");
   EXPECT_EQ(result.status, 1) << result.output;
   EXPECT_NE(result.output.find("not a regular file"), std::string::npos) << result.output;
+}
+
+TEST(HostileInput, JsonFilesThatAreFifosAreRefusedInsteadOfWaitedOn) {
+  // A FIFO would block the read until a writer came, and a device might never end.
+  auto refused = [](const std::string& file, auto&& load) {
+    SCOPED_TRACE(file);
+    const auto dir = test::temp_dir("fifo-json");
+    ASSERT_EQ(::mkfifo((dir / file).c_str(), 0600), 0);
+    const auto message = test::arrakis_error_of([&] { load(dir); });
+    EXPECT_NE(message.find((dir / file).string() + ": not a regular file"), std::string::npos) << message;
+  };
+  refused("config.json", [](const auto& dir) { ConfigJson::load(dir / "config.json"); });
+  refused("model.safetensors.index.json", [](const auto& dir) { Checkpoint::open(dir); });
+  refused("tokenizer.json", [](const auto& dir) { load_tokenizer(dir); });
+  refused("tokenizer.model", [](const auto& dir) { load_tokenizer(dir); });
 }
 
 // A safetensors file: the 8-byte little-endian header length, the header, then `data` bytes.

@@ -2,24 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "arrakis/error.hpp"
-#include "util/json_text.hpp"
 
 namespace arrakis::tok {
-
-std::string read_text_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot be opened for reading", file.string()));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw Error(fmt::format("{}: read error", file.string()));
-  return std::move(buffer).str();
-}
-
-Json read_json_file(const std::filesystem::path& file) { return parse_json_text(read_text_file(file), file.string()); }
 
 JsonPlace JsonPlace::operator/(std::string_view key) const {
   return JsonPlace(file_, where_.empty() ? std::string(key) : fmt::format("{}.{}", where_, key));

@@ -7,14 +7,11 @@
 #include <string>
 #include <string_view>
 
+#include "util/json_text.hpp"  // read_text_file, read_json_file: reading the file itself
+
 namespace arrakis::tok {
 
 using Json = nlohmann::json;
-
-/// The whole file as bytes; an arrakis::Error naming the file when it cannot be read.
-std::string read_text_file(const std::filesystem::path& file);
-/// The parsed file; an arrakis::Error naming the file and the parser's complaint when it is not JSON.
-Json read_json_file(const std::filesystem::path& file);
 
 /// Where a JSON value came from: the file and the path to the value inside it.
 class JsonPlace {

@@ -76,18 +76,20 @@ std::string all_file_names() {
 
 std::shared_ptr<Tokenizer> try_load_tokenizer(const fs::path& dir) {
   if (!fs::is_directory(dir)) return nullptr;
-  // A format with only some of its files is an error, unless a preferred format is complete.
+  // A format with only some of its files is an error, unless a preferred format is complete. Anything by a file's
+  // name counts as present, so that a FIFO or a folder named tokenizer.json is reported as such (by its reader)
+  // rather than as a missing file.
   const Format* partial = nullptr;
   for (const Format& format : formats()) {
     std::size_t present = 0;
-    for (const char* name : format.files) present += fs::is_regular_file(dir / name) ? 1 : 0;
+    for (const char* name : format.files) present += fs::exists(dir / name) ? 1 : 0;
     if (present == format.files.size()) return format.load(dir);
     if (present > 0 && !partial) partial = &format;
   }
   if (partial) {
     std::string present, missing;
     for (const char* name : partial->files) {
-      std::string& list = fs::is_regular_file(dir / name) ? present : missing;
+      std::string& list = fs::exists(dir / name) ? present : missing;
       list += fmt::format("{}{}", list.empty() ? "" : ", ", name);
     }
     throw Error(fmt::format("{}: has {} but not {}, which goes with it", dir.string(), present, missing));
