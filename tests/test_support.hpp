@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include "arrakis/error.hpp"
+#include "tokenizer/formats/sentencepiece_library.hpp"
 
 #include <array>
 #include <cstdio>
@@ -130,4 +131,12 @@ std::string arrakis_error_of(Fn&& fn) {
   do {                                                                                            \
     if (::arrakis::test::shared_dir().empty())                                                    \
       GTEST_SKIP() << "../shared is absent (no reference fixtures beside the project): skipping"; \
+  } while (0)
+
+/// Skips the current test when this build reads no SentencePiece model (the sanitizer build, scripts/test.sh
+/// --sanitize: AddressSanitizer refuses the RTLD_DEEPBIND its module needs), saying why.
+#define ARRAKIS_REQUIRE_SENTENCEPIECE()                                                    \
+  do {                                                                                     \
+    if (const auto why = ::arrakis::tok::sentencepiece_unavailable_reason(); !why.empty()) \
+      GTEST_SKIP() << why << ": skipping";                                                 \
   } while (0)

@@ -84,6 +84,7 @@ HookedAutoModel llama_with_tokenizer() {
 }
 
 TEST(Generation, LeftPaddedBatchContinuesEachPromptAsAlone) {
+  ARRAKIS_REQUIRE_SENTENCEPIECE();
   auto model = llama_with_tokenizer();
   GenerateOptions options;
   options.temperature = 0;

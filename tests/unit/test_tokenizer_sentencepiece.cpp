@@ -39,6 +39,7 @@ std::string shown(const std::string& text) { return json(text).dump(); }
 }  // namespace
 
 TEST(TokenizerSentencePiece, MatchesAnIndependentSentencePieceBuild) {
+  ARRAKIS_REQUIRE_SENTENCEPIECE();
   for (const std::string name : {"bpe", "unigram"}) {
     SCOPED_TRACE(name);
     const json fixture = read_json(data_dir() / ("sentencepiece_" + name + ".json"));
@@ -72,6 +73,7 @@ TEST(TokenizerSentencePiece, MatchesAnIndependentSentencePieceBuild) {
 }
 
 TEST(TokenizerSentencePiece, SpecialTokensComeFromTheModel) {
+  ARRAKIS_REQUIRE_SENTENCEPIECE();
   const fs::path dir = model_folder("bpe");
   const auto bpe = arrakis::load_tokenizer(dir);
   const arrakis::SpecialTokens& special = bpe->special_tokens();
@@ -92,6 +94,7 @@ TEST(TokenizerSentencePiece, SpecialTokensComeFromTheModel) {
 }
 
 TEST(TokenizerSentencePiece, ControlAndUnknownPiecesAreSpecialInDecode) {
+  ARRAKIS_REQUIRE_SENTENCEPIECE();
   const fs::path dir = model_folder("unigram");
   const auto tokenizer = arrakis::load_tokenizer(dir);
   const Ids hello = tokenizer->encode("Hello world");

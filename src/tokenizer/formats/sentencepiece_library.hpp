@@ -15,6 +15,10 @@ extern "C" {
 
 namespace arrakis::tok {
 
+/// Why this build cannot read SentencePiece models ("" when it can): the module is missing or broken, or the build
+/// has AddressSanitizer (which refuses RTLD_DEEPBIND).
+std::string sentencepiece_unavailable_reason();
+
 /// One loaded SentencePiece model.
 class SentencePieceModel {
  public:
