@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 
+#include "arrakis/experiments/model_profiler.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
 #include "arrakis/runtime/blas_kernel_choice.hpp"
 #include "arrakis/runtime/blas_library.hpp"
@@ -130,8 +131,8 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
   r.forward_gflop = (gemm_flop(o) + attention_flop) / 1e9;
 
   say(
-      fmt::format("timing forward, run_with_cache of all {} hook points and bare sgemm of the same shapes, "
-                  "interleaved ({} x {} tokens, {} rounds)",
+      fmt::format("timing forward, run_with_cache of all {} hook points, the profiler's forward and bare sgemm of "
+                  "the same shapes, interleaved ({} x {} tokens, {} rounds)",
                   r.hook_points, o.batch, o.seq, o.repeats));
   SgemmShapes sgemm(o);
   model(tokens);  // warm-up: first-touch allocations, BLAS thread start
@@ -141,7 +142,7 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
   }
   // Interleaved, and each ratio taken within one round, so drift in the machine's speed (other tenants of the host
   // move it by +-10% within seconds here) hits both sides of a ratio alike.
-  std::vector<double> forward_times, cache_times, sgemm_times, forward_ratios, cache_ratios;
+  std::vector<double> forward_times, cache_times, sgemm_times, forward_ratios, cache_ratios, profile_ratios;
   for (int i = 0; i < o.repeats; ++i) {
     const double sgemm_before = sgemm.time_once();
     auto start = std::chrono::steady_clock::now();
@@ -153,6 +154,10 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
     cache_times.push_back(seconds_since(start));
     forward_ratios.push_back(sgemm_times.back() / forward_times.back() * r.forward_gflop * 1e9 / sgemm.flop());
     cache_ratios.push_back(cache_times.back() / forward_times.back());
+    // The profiler's components (synchronised at each boundary) add up to its forward's wall time exactly; this is
+    // what timing them costs over a plain forward.
+    const auto profile = profile_model(model, tokens, {.repeats = 1, .warmup = 0});
+    profile_ratios.push_back(profile.forward_seconds / forward_times.back());
   }
   r.forward_s = median(forward_times);
   r.cache_s = median(cache_times);
@@ -176,6 +181,7 @@ ForwardBenchmarkResult run_forward_benchmark(const ForwardBenchmarkOptions& o) {
   r.forward_gflops = r.forward_gflop / r.forward_s;
   r.forward_vs_best_sgemm = median(forward_ratios);
   r.cache_overhead = median(cache_ratios) - 1.0;
+  r.profile_overhead = median(profile_ratios) - 1.0;
   r.peak_rss_mb = peak_rss_mb();
   return r;
 }
@@ -196,6 +202,7 @@ nlohmann::json ForwardBenchmarkResult::to_json() const {
           {"sgemm_gflops", best_sgemm_gflops},
           {"forward_vs_best_sgemm", forward_vs_best_sgemm},
           {"cache_overhead", cache_overhead},
+          {"profile_overhead", profile_overhead},
           {"cache_mb", cache_mb},
           {"separate_process_sgemm_gflops", separate_process_sgemm_gflops},
           {"best_sgemm_vs_separate_process", best_sgemm_vs_separate_process},
@@ -218,6 +225,8 @@ std::string ForwardBenchmarkResult::to_table() const {
                    forward_vs_best_sgemm >= 0.85 ? "ok" : "BELOW TARGET");
   s += fmt::format("cache overhead    {:+8.1f}%    (target <= 10%)   {}\n", 100 * cache_overhead,
                    cache_overhead <= 0.10 ? "ok" : "ABOVE TARGET");
+  s += fmt::format("profiler overhead {:+8.1f}%    (target <= 10%)   {}\n", 100 * profile_overhead,
+                   profile_overhead <= 0.10 ? "ok" : "ABOVE TARGET");
   s += fmt::format("peak RSS          {:8.0f} MB   threads {}\n", peak_rss_mb, threads);
   return s;
 }

@@ -40,6 +40,8 @@ struct ForwardBenchmarkResult {
                                               // (target >= 0.85)
   double cache_overhead = 0;                  // run_with_cache time over forward time - 1, median of the rounds'
                                               // ratios (target <= 0.10)
+  double profile_overhead = 0;                // profile_model's forward (every component timed) over a plain
+                                              // forward - 1, median of the rounds' ratios (target <= 0.10)
   double cache_mb = 0;                        // bytes cached by one run_with_cache of every hook point
   double separate_process_sgemm_gflops = 0;   // the same sgemm in a fresh process with OPENBLAS_CORETYPE forced
   double best_sgemm_vs_separate_process = 0;  // best_sgemm_gflops / separate_process_sgemm_gflops (~1)
