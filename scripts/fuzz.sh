@@ -134,9 +134,14 @@ for t in "${targets[@]}"; do
     fi
   else
     echo "fuzz.sh: fuzzing $t for ${seconds}s (log: $log)"
+    # libFuzzer first runs every input of the three folders once (its "INITED" line), whatever -max_total_time says:
+    # a fuzzing run is also a replay of the regression inputs and seeds, which is what makes the short run in
+    # scripts/test.sh enough for CI.
     if ! $build/arrakis_fuzz_"$t" "${flags[@]}" -max_total_time="$seconds" \
         $build/corpus/"$t" "$seeds" "$regressions" >"$log" 2>&1; then
       tail -40 "$log" >&2; echo "fuzz.sh: $t found a bug: $(ls -t $build/artifacts/"$t" | head -1)" >&2; status=1
+    elif ! grep -q INITED "$log"; then
+      tail -20 "$log" >&2; echo "fuzz.sh: $t stopped before running all its inputs once (log: $log)" >&2; status=1
     fi
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)

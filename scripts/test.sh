@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the test suite (building first if sources changed; tests needing ../shared skip without it), then the fuzz
-# targets' committed regression inputs and seeds under ASan + UBSan and a fuzzing smoke run of about a minute in all
-# (scripts/fuzz.sh; the long runs are `scripts/fuzz.sh TARGET --seconds 1800`, docs/security.md).
+# Runs the test suite (building first if sources changed; tests needing ../shared skip without it; two shards of the
+# one test binary at once, one per core), then every fuzz target for 5 s under ASan + UBSan: each first runs its
+# committed regression inputs and seeds once, then fuzzes (scripts/fuzz.sh; about a minute in all; the long runs are
+# `scripts/fuzz.sh TARGET --seconds 1800`, docs/security.md).
 #
 #   scripts/test.sh              the above (what .ci/run runs)
 #   scripts/test.sh --sanitize   the tests that need no ../shared, built with ASan + UBSan in build-sanitize/
@@ -24,6 +25,5 @@ fi
 [ $# -eq 0 ] || { echo "test.sh: unknown argument $1 (the only option is --sanitize)" >&2; exit 2; }
 
 cmake --build build
-ctest --test-dir build --output-on-failure
-scripts/fuzz.sh --replay
+ctest --test-dir build --output-on-failure --parallel 2
 scripts/fuzz.sh --seconds 5 --seed 1

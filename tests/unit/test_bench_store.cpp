@@ -361,7 +361,11 @@ Worker start_worker(const std::filesystem::path& dir, int runs, const std::strin
   posix_spawn_file_actions_addclose(&actions, fds[0]);
   posix_spawn_file_actions_addclose(&actions, fds[1]);
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  // Not the shard settings ctest gives this binary: under them the worker could be handed none of its one test.
+  for (char** e = environ; *e; ++e)
+    if (!std::string_view(*e).starts_with("GTEST_SHARD_INDEX=") &&
+        !std::string_view(*e).starts_with("GTEST_TOTAL_SHARDS="))
+      env_strings.emplace_back(*e);
   env_strings.push_back(fmt::format("ARRAKIS_BENCH_WORKER={}|{}|{}", dir.string(), runs, tag));
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
