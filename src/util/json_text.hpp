@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/read_file.hpp"
+
 namespace arrakis {
 
 /// Deeper than any config, tokenizer or header Arrakis reads (the deepest real ones nest under 10 levels).
@@ -18,10 +20,7 @@ inline constexpr int kMaxJsonDepth = 256;
 /// beyond double's range) or when it nests deeper than `max_depth` arrays and objects.
 nlohmann::json parse_json_text(std::string_view text, const std::string& source, int max_depth = kMaxJsonDepth);
 
-/// The whole file as bytes; arrakis::Error naming the file when it cannot be opened or read, or is not a regular file
-/// (a FIFO or a device would block or never end).
-std::string read_text_file(const std::filesystem::path& file);
-/// read_text_file, then parse_json_text with the file as the source.
+/// read_text_file (util/read_file.hpp), then parse_json_text with the file as the source.
 nlohmann::json read_json_file(const std::filesystem::path& file);
 
 }  // namespace arrakis

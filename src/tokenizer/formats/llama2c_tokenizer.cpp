@@ -6,13 +6,13 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <variant>
 
 #include "arrakis/error.hpp"
 #include "tokenizer/models/pair_merging.hpp"
 #include "tokenizer/string_map.hpp"
 #include "tokenizer/utf8.hpp"
+#include "util/read_file.hpp"
 
 namespace arrakis::tok {
 
@@ -38,21 +38,13 @@ T read_le(const std::string& bytes, std::size_t pos) {
   return value;
 }
 
-std::string read_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot be opened for reading", file.string()));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(fmt::format("{}: read error", file.string()));
-  return bytes;
-}
-
 // The vocabulary, or what is wrong with the file.
 std::variant<Vocabulary, std::string> parse(const std::filesystem::path& file) {
   std::error_code error;
   const std::uintmax_t size = std::filesystem::file_size(file, error);
   if (error) return fmt::format("cannot read its size: {}", error.message());
   if (size > kMaxFileBytes) return fmt::format("{} bytes is too large for a llama2.c tokenizer", size);
-  const std::string bytes = read_file(file);
+  const std::string bytes = read_text_file(file);
   if (bytes.size() < 4) return "shorter than its 4-byte header (max_token_length)";
   const auto max_length = read_le<std::int32_t>(bytes, 0);
   if (max_length < 1 || max_length > kMaxTokenLength)
