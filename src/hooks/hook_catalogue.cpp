@@ -236,8 +236,11 @@ std::string hook_catalogue_markdown() {
   for (const auto& spec : hook_catalogue()) {
     std::string models(presence_text(spec.presence));
     if (spec.opt_in != O::None) models += fmt::format(", opt-in: `{}`", opt_in_call(spec.opt_in));
-    std::string pattern(spec.pattern);
-    if (auto at = pattern.find("{L}"); at != std::string::npos) pattern.replace(at, 3, "L");
+    const std::string_view full(spec.pattern);
+    const auto at = full.find("{L}");
+    const std::string pattern = at == std::string_view::npos
+                                    ? std::string(full)
+                                    : fmt::format("{}L{}", full.substr(0, at), full.substr(at + 3));
     out += fmt::format("| `{}` | `{}` | {} | {} |\n", pattern, spec.shape, models, spec.meaning);
   }
   return out;

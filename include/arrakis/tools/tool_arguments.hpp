@@ -80,7 +80,10 @@ requires std::is_enum_v<E>
 struct ArgumentType<E> {
   static std::string name() {
     std::string out;
-    for (const auto& [value, spelling] : EnumNames<E>::names) out += (out.empty() ? "" : "|") + std::string(spelling);
+    for (const auto& [value, spelling] : EnumNames<E>::names) {
+      if (!out.empty()) out += '|';
+      out += spelling;
+    }
     return out;
   }
   static E parse(std::string_view text);
