@@ -5,6 +5,7 @@
 
 #include "arrakis/error.hpp"
 #include "tokenizer/formats/sentencepiece_library.hpp"
+#include "util/json_text.hpp"
 
 #include <array>
 #include <cstdio>
@@ -30,6 +31,17 @@ inline std::filesystem::path shared_dir() {
   if (const char* env = std::getenv("ARRAKIS_SHARED_DIR"); env && *env) dir = env;
   return std::filesystem::is_regular_file(dir / "README.md") ? dir : std::filesystem::path{};
 }
+
+/// A JSON file the test reads (a fixture, a written result).
+inline nlohmann::json read_json(const std::filesystem::path& file) { return ::arrakis::read_json_file(file); }
+
+/// Writes `bytes` as the whole of `file`.
+inline void write_file(const std::filesystem::path& file, const std::string& bytes) {
+  std::ofstream(file, std::ios::binary) << bytes;
+}
+
+/// `text` quoted and escaped as JSON, for messages about strings with spaces or control characters.
+inline std::string shown(const std::string& text) { return nlohmann::json(text).dump(); }
 
 /// A fresh empty temporary folder for one test.
 inline std::filesystem::path temp_dir(const std::string& name) {

@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Ids = std::vector<int64_t>;
 using arrakis::test::Gpt2JsonOptions;
+using arrakis::test::read_json;
 using arrakis::test::write_gpt2_tokenizer_json;
 
 constexpr int64_t kEndOfText = arrakis::test::kGpt2EndOfText;
@@ -38,11 +39,6 @@ struct Case {
 fs::path gpt2_dir() { return arrakis::test::shared_dir() / "tokenizers" / "gpt2"; }
 
 fs::path npm_tokenizer_dir() { return arrakis::test::npm_gpt2_tokenizer_dir(); }
-
-json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  return json::parse(in);
-}
 
 const std::vector<Case>& cases() {
   static const std::vector<Case> loaded = [] {

@@ -9,12 +9,13 @@
 #include "arrakis/tools/causal_tool.hpp"
 #include "arrakis/tools/composer_tool.hpp"
 #include "arrakis/tools/write_read_tool.hpp"
+#include "reference/trained_models.hpp"
 #include "test_support.hpp"
 
 namespace arrakis {
 namespace {
 
-HookedTransformer induction_model() { return load_pretrained(test::shared_dir() / "models/tl/induction-2l"); }
+using test::induction_model;
 
 TEST(ToolsTrained, ReadHeadsOfThePreviousTokenHeadAreTheInductionHeads) {
   ARRAKIS_REQUIRE_SHARED();

@@ -11,6 +11,7 @@
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
+#include "reference/trained_models.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
 
@@ -19,7 +20,7 @@ namespace {
 
 using torch::indexing::Slice;
 
-HookedTransformer induction_model() { return load_pretrained(test::shared_dir() / "models/tl/induction-2l"); }
+using test::induction_model;
 
 // The scores written out as loops over the definitions, from a cached pattern (independent of the diagonal code).
 double loop_score(const torch::Tensor& pattern, int64_t head, int64_t lag, int64_t first_query) {

@@ -17,11 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Ids = std::vector<int64_t>;
-
-void write_file(const fs::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary);
-  out << text;
-}
+using arrakis::test::write_file;
 
 // A small vocabulary for the error-path tests: parsing GPT-2's megabyte each time would only slow them down.
 const char* kSmallVocab = R"({"a": 0, "b": 1, "ab": 2, "Ġ": 3})";

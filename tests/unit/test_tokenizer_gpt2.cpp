@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Ids = std::vector<int64_t>;
 using arrakis::test::Gpt2JsonOptions;
+using arrakis::test::write_file;
 using arrakis::test::write_gpt2_tokenizer_json;
 
 constexpr int64_t kEndOfText = arrakis::test::kGpt2EndOfText;
@@ -34,11 +35,6 @@ constexpr std::string_view kEndOfTextText = "<|endoftext|>";
 // Ids OpenAI's encoder gives (gpt-3-encoder@1.1.4, as in ../shared's GPT-2 fixture cases).
 const Ids kHelloWorld = {15496, 995, 0};  // "Hello world!"
 const Ids kA = {64};                      // "a"
-
-void write_file(const fs::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary);
-  out << text;
-}
 
 // OpenAI's encoder (encoder.json + vocab.bpe), loaded once for the whole suite.
 const arrakis::Tokenizer& reference() {

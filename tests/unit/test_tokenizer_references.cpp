@@ -21,13 +21,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Ids = std::vector<int64_t>;
+using arrakis::test::read_json;
+using arrakis::test::shown;
 
 fs::path fixtures_dir() { return arrakis::test::source_dir() / "tests" / "data" / "tokenizers"; }
-
-json read_json(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return json::parse(in);
-}
 
 // The fixtures made from tokenizer.json files (the SentencePiece ones have their own test).
 std::vector<std::string> fixture_names() {
@@ -64,8 +61,6 @@ fs::path write_variant(const json& fixture, const fs::path& base_dir) {
   return dir;
 }
 
-std::string shown(const std::string& text) { return json(text).dump(); }
-
 // Hugging Face lists an added token with lstrip / rstrip as the text it matched, spaces included ("<|end|>  ");
 // its spelling is without them. Only "<...>" tokens (all the added tokens here) are compared that way.
 std::string without_stripped_space(const std::string& token) {
@@ -75,9 +70,10 @@ std::string without_stripped_space(const std::string& token) {
   return token.substr(begin, end - begin + 1);
 }
 
-class TokenizerReference : public testing::TestWithParam<std::string> {};
-
 }  // namespace
+
+// Outside the anonymous namespace: GoogleTest's test classes, defined below it, derive from it.
+class TokenizerReference : public testing::TestWithParam<std::string> {};
 
 TEST_P(TokenizerReference, MatchesHuggingFaceTokenizers) {
   const json fixture = read_json(fixtures_dir() / (GetParam() + ".json"));

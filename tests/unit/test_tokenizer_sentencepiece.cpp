@@ -19,13 +19,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Ids = std::vector<int64_t>;
+using arrakis::test::read_json;
+using arrakis::test::shown;
 
 fs::path data_dir() { return arrakis::test::source_dir() / "tests" / "data" / "tokenizers"; }
-
-json read_json(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return json::parse(in);
-}
 
 // A folder whose tokenizer.model is the named test model.
 fs::path model_folder(const std::string& name) {
@@ -33,8 +30,6 @@ fs::path model_folder(const std::string& name) {
   fs::copy_file(data_dir() / "sentencepiece" / (name + ".model"), dir / "tokenizer.model");
   return dir;
 }
-
-std::string shown(const std::string& text) { return json(text).dump(); }
 
 }  // namespace
 
