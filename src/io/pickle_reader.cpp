@@ -138,13 +138,15 @@ class Unpickler {
  public:
   Unpickler(std::span<const std::byte> bytes, std::string origin) : bytes_(bytes), origin_(std::move(origin)) {}
 
-  // Values can reference each other through the memo (a list appended to itself), so shared ownership alone would
-  // leak them: emptying every memoized container breaks every such cycle.
+  // Values can reference each other through the memo (a list appended to itself, a dict set as its own value), so
+  // shared ownership alone would leak them: emptying every list and dict still alive breaks every such cycle. All of
+  // them, not only those the memo holds at the end: a memo slot can be overwritten after its value joined a cycle
+  // (found by the fuzzer: tests/data/fuzz/pickle/dict-in-a-cycle-left-by-an-overwritten-memo-slot).
   ~Unpickler() {
-    for (auto& [index, value] : memo_) {
-      if (auto* list = std::get_if<std::shared_ptr<List>>(&value.v)) release((*list)->items);
-      if (auto* dict = std::get_if<std::shared_ptr<Dict>>(&value.v)) (*dict)->clear();
-    }
+    for (const auto& weak : lists_)
+      if (auto list = weak.lock()) release(list->items);
+    for (const auto& weak : dicts_)
+      if (auto dict = weak.lock()) dict->clear();
     release(stack_);
   }
 
@@ -179,8 +181,8 @@ class Unpickler {
         case 'h': recall(byte()); break;                   // BINGET
         case 'j': recall(unsigned_le(4)); break;           // LONG_BINGET
         case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case '}': push({std::make_shared<Dict>()}); break;
-        case ']': push({std::make_shared<List>()}); break;
+        case '}': push({new_dict()}); break;
+        case ']': push({new_list()}); break;
         case ')': push({std::make_shared<Tuple>()}); break;
         case 't': push({make_tuple(pop_to_mark())}); break;
         case 0x85:  // TUPLE1
@@ -408,7 +410,7 @@ class Unpickler {
         fail(callable.name + " called with " + std::to_string(args.size()) + " arguments");
     };
     switch (callable.callable) {
-      case Callable::OrderedDict: arity(0, 0); return {std::make_shared<Dict>()};
+      case Callable::OrderedDict: arity(0, 0); return {new_dict()};
       case Callable::RebuildTensorV2:  // (storage, offset, size, stride, requires_grad, hooks[, metadata])
         arity(6, 7);
         return {rebuild_tensor(callable, args)};
@@ -475,6 +477,19 @@ class Unpickler {
   std::vector<Value> stack_;
   std::vector<std::size_t> marks_;  // stack heights at each open MARK
   std::unordered_map<uint64_t, Value> memo_;
+  // Every mutable container made, so that the destructor can break the cycles among them.
+  std::vector<std::weak_ptr<List>> lists_;
+  std::vector<std::weak_ptr<Dict>> dicts_;
+  std::shared_ptr<List> new_list() {
+    auto list = std::make_shared<List>();
+    lists_.push_back(list);
+    return list;
+  }
+  std::shared_ptr<Dict> new_dict() {
+    auto dict = std::make_shared<Dict>();
+    dicts_.push_back(dict);
+    return dict;
+  }
   uint64_t made_bytes_ = 0;  // the budget count() keeps
 };
 
