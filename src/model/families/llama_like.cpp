@@ -46,7 +46,13 @@ RopeScaling rope_scaling_from_hf(const ConfigJson& j, int64_t max_position_embed
   s.original_max_position_embeddings = r.get_int("original_max_position_embeddings", original_max_position_embeddings);
   auto factors = [&](const char* key) {
     if (!r.has(key) || !r.json()[key].is_array()) r.fail(fmt::format("'{}' must be a list of numbers", key));
-    return r.json()[key].get<std::vector<double>>();
+    std::vector<double> out;
+    for (const auto& item : r.json()[key]) {
+      if (!item.is_number())
+        r.fail(fmt::format("'{}'[{}] must be a number, not {}", key, out.size(), item.dump().substr(0, 40)));
+      out.push_back(item.get<double>());
+    }
+    return out;
   };
   if (type == "linear" || type == "dynamic") {
     s.type = type == "linear" ? RopeScaling::Type::Linear : RopeScaling::Type::Dynamic;
