@@ -9,11 +9,15 @@
 
 namespace arrakis {
 
-std::string read_text_file(const std::filesystem::path& file) {
+void refuse_special_file(const std::filesystem::path& file) {
   std::error_code ec;
   const auto status = std::filesystem::status(file, ec);
   if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
     throw Error(fmt::format("{}: not a regular file", file.string()));
+}
+
+std::string read_text_file(const std::filesystem::path& file) {
+  refuse_special_file(file);
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error(fmt::format("{}: cannot be opened for reading", file.string()));
   std::ostringstream buffer;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "arrakis/error.hpp"
+#include "util/read_file.hpp"
 
 namespace arrakis::tok {
 namespace {
@@ -114,7 +115,7 @@ std::string sentencepiece_unavailable_reason() { return loaded().failure; }
 
 SentencePieceModel::SentencePieceModel(const fs::path& path) : path_(path) {
   // libsentencepiece reads the file itself: a FIFO would block it.
-  if (fs::exists(path) && !fs::is_regular_file(path)) throw Error(fmt::format("{}: not a regular file", path.string()));
+  refuse_special_file(path);
   if (const auto& why = loaded().failure; !why.empty())
     throw Error(fmt::format("{}: cannot be read: {}", path.string(), why));
   std::array<char, 512> error{};
