@@ -8,11 +8,9 @@
 
 namespace arrakis {
 
-/// Runs `command` (argv, quoted for the shell) with `environment` assignments ("NAME=value") prepended; returns the
-/// last line of its standard output that is a JSON object. arrakis::Error naming `what` when it fails.
+/// Runs `command` (argv) with `environment` assignments ("NAME=value") added; returns the last line of its output
+/// that is a JSON object. arrakis::Error naming `what`, with the child's output, when it fails.
 nlohmann::json run_child_for_json(const std::vector<std::string>& command, const std::vector<std::string>& environment,
                                   const std::string& what);
-
-std::string shell_quote(const std::string& s);
 
 }  // namespace arrakis

@@ -16,6 +16,7 @@
 #include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/terminal_text.hpp"
+#include "util/write_file.hpp"
 
 namespace arrakis::cli {
 namespace {
@@ -166,15 +167,7 @@ void export_experiments(const ExperimentsArgs& args) {
     if (existing.gcount() == 16 && std::string_view(header, 15) == "SQLite format 3")
       throw Error(fmt::format("--out {} is an SQLite database: the export would replace it", args.out));
   }
-  // Written beside and renamed, so a failed write leaves any earlier export whole.
-  const auto tmp = out_path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw Error(fmt::format("cannot write {}", tmp));
-  }
-  std::filesystem::rename(tmp, out_path, ec);
-  if (ec) throw Error(fmt::format("cannot write {}: {}", args.out, ec.message()));
+  write_file_atomically(out_path, text);  // a failed write leaves any earlier export whole
   fmt::print(stderr, "wrote {}\n", args.out);
 }
 

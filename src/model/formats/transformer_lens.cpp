@@ -10,6 +10,7 @@
 #include "arrakis/model/hooked_transformer.hpp"
 #include "model/families/activation_names.hpp"
 #include "model/families/weight_reader.hpp"
+#include "util/write_file.hpp"
 
 namespace arrakis {
 
@@ -199,13 +200,7 @@ ModelWeights weights_from_transformer_lens(const Checkpoint& checkpoint, const M
 void save_transformer_lens(const HookedTransformer& model, const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   auto config = config_to_transformer_lens(model.config());
-  auto tmp = dir / "config.json.tmp";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw Error(fmt::format("cannot write {}", tmp.string()));
-    out << config.dump(1) << "\n";
-  }
-  std::filesystem::rename(tmp, dir / "config.json");
+  write_file_atomically(dir / "config.json", config.dump(1) + "\n");
   save_safetensors(dir / "model.safetensors", model.weights().named_parameters(model.config()),
                    {{"format", "transformer_lens"}});
 }
