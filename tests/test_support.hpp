@@ -88,6 +88,17 @@ inline std::string read_bytes(const std::filesystem::path& path) {
 }
 
 /// Whether `address` lies in a mapping of `file` (Linux /proc/self/maps): a tensor views the file, not a copy.
+/// The figures of a page the html plot backend wrote, as the page's own JSON (what Plotly draws): [{"type", "data",
+/// "layout"}, ...]; null when the page holds none.
+inline nlohmann::json page_figures(const std::filesystem::path& page) {
+  const auto html = read_bytes(page);
+  const std::string open = "<script type=\"application/json\" id=\"arrakis-figures\">";
+  auto start = html.find(open);
+  if (start == std::string::npos) return {};
+  start += open.size();
+  return nlohmann::json::parse(html.substr(start, html.find("</script>", start) - start));
+}
+
 inline bool is_mapped_from(const void* address, const std::filesystem::path& file) {
   std::ifstream maps("/proc/self/maps");
   const auto target = std::filesystem::canonical(file).string();

@@ -73,19 +73,28 @@ CommandReport attribute(const AttributeArgs& args) {
   report.metadata = {{"metric", args.metric},
                      {"component_labels", fmt::format("{}", fmt::join(dla.component_labels, ","))}};
 
-  Heatmap layer_map, head_map;
-  layer_map.title = fmt::format("direct attribution to the {} ({}) by component", quantity, args.metric);
-  layer_map.values = components.unsqueeze(0);
-  layer_map.row_labels = {"mean"};
-  layer_map.col_labels = dla.component_labels;
-  layer_map.row_axis = "prompts";
-  layer_map.col_axis = "component";
-  layer_map.diverging = true;
-  head_map.title = fmt::format("direct attribution to the {} ({}) by head", quantity, args.metric);
-  head_map.values = heads;
-  head_map.diverging = true;
+  const std::string units = fmt::format("{} ({})", quantity, args.metric);
+  auto component_means = components.to(torch::kFloat64).contiguous();
+  Figure by_component{
+      .title = fmt::format("Direct attribution to the {} by component", quantity),
+      .body = BarChart{.x = {.title = "component", .labels = dla.component_labels},
+                       .y = {.title = units},
+                       .series = {{.name = "mean over prompts",
+                                   .y = std::vector<double>(component_means.data_ptr<double>(),
+                                                            component_means.data_ptr<double>() + components.numel())}}},
+      .caption = fmt::format("What each component writes directly along the {} direction at the last position "
+                             "(after the final norm's scale), mean over {} prompt(s). The bars and the bias sum to "
+                             "the {} ({:.4g}).",
+                             quantity, ids.size(0), quantity, total)};
+  Figure by_head{.title = fmt::format("Direct attribution to the {} by head", quantity),
+                 .body = Heatmap{.values = heads,
+                                 .rows = {.title = "layer"},
+                                 .cols = {.title = "head"},
+                                 .colour = ColourScale::diverging,
+                                 .value_title = quantity},
+                 .caption = "Each head's direct contribution (red raises the metric, blue lowers it)."};
   report.figure_title = fmt::format("{}: direct logit attribution", c.model_name);
-  report.figures = {layer_map, head_map};
+  report.figures = {by_component, by_head};
 
   report.json = {{"metric", args.metric},
                  {"kind", std::string(to_string(metric.kind))},
@@ -147,7 +156,7 @@ void register_attribute(CLI::App& app) {
       ->check(integer_in(0, kMaxCount));
   add_output_options(cmd, args->output,
                      {.out = "Write the per-prompt attributions to this .safetensors file",
-                      .plot = "Write heatmaps to this self-contained .html file"});
+                      .plot = "Draw the attribution by component (bars) and by head (heatmap)"});
   cmd->callback([args] { emit(attribute(*args), args->output); });
 }
 

@@ -11,7 +11,7 @@
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/head.hpp"
 #include "arrakis/model/loading.hpp"
-#include "arrakis/plots/heatmap.hpp"
+#include "arrakis/plots/figure.hpp"
 #include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
@@ -69,17 +69,23 @@ CommandReport heads_report(const HeadsArgs& args) {
                     {"entropy", scores.entropy},
                     {"input_ids", tokens}};
   report.metadata = {{"period", std::to_string(period)}, {"offset", std::to_string(offset)}};
-  auto add = [&](const char* title, const torch::Tensor& values) {
-    Heatmap h;
-    h.title = title;
-    h.values = values;
-    h.diverging = false;
-    report.figures.push_back(std::move(h));
+  auto add = [&](const char* title, const torch::Tensor& values, const char* value_title, const char* caption) {
+    report.figures.push_back({.title = title,
+                              .body = Heatmap{.values = values,
+                                              .rows = {.title = "layer"},
+                                              .cols = {.title = "head"},
+                                              .colour = ColourScale::sequential,
+                                              .value_title = value_title},
+                              .caption = caption});
   };
-  add("previous-token score", scores.previous_token);
-  add("duplicate-token score", scores.duplicate_token);
-  add("induction score", scores.induction);
-  add("attention entropy (nats)", scores.entropy);
+  add("Previous-token score", scores.previous_token, "mean attention",
+      "Mean attention from each position to the one before it.");
+  add("Duplicate-token score", scores.duplicate_token, "mean attention",
+      "Mean attention from a repeated token to its earlier occurrence.");
+  add("Induction score", scores.induction, "mean attention",
+      "Mean attention from a repeated token to the token after its earlier occurrence (the induction stripe).");
+  add("Attention entropy", scores.entropy, "entropy (nats)",
+      "Mean entropy of each head's attention pattern: low is focused, high is spread out.");
   report.figure_title = fmt::format("{}: attention heads (period {})", c.model_name, period);
   report.json = {{"previous_token", tensor_json(scores.previous_token)},
                  {"duplicate_token", tensor_json(scores.duplicate_token)},
@@ -137,7 +143,7 @@ void register_heads(CLI::App& app) {
       ->check(integer_in(2, 1024));
   add_output_options(cmd, args->output,
                      {.out = "Write the [layer, head] scores and the tokens to this .safetensors file",
-                      .plot = "Write heatmaps of the scores to this self-contained .html file"});
+                      .plot = "Draw each score as a layer x head heatmap"});
   cmd->callback([args] { emit(heads_report(*args), args->output); });
 }
 

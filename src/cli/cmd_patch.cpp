@@ -12,7 +12,7 @@
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
-#include "arrakis/plots/heatmap.hpp"
+#include "arrakis/plots/figure.hpp"
 #include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
@@ -83,17 +83,29 @@ void print_table(const PatchingResult& result, const std::vector<std::vector<std
   }
 }
 
-// One heatmap for [layer, position] and [layer, head]; one per layer ([position, head]) for by-position heads.
 // One heatmap of [layer, position | head], or one per layer of [layer, position, head].
-std::vector<Heatmap> figures(const PatchingResult& result, const std::vector<std::vector<std::string>>& labels) {
-  std::vector<Heatmap> maps;
+std::vector<Figure> figures(const PatchingResult& result, const std::vector<std::vector<std::string>>& labels,
+                            const std::string& metric, bool attribution) {
+  const std::string value =
+      attribution ? fmt::format("estimated change in {}", metric) : fmt::format("{} after the patch", metric);
+  const std::string caption =
+      fmt::format("Unpatched: clean {:.4g}, corrupted {:.4g}.", result.clean_metric, result.corrupted_metric);
+  std::vector<Figure> maps;
   if (result.values.dim() == 2) {
-    maps.push_back({fmt::format("clean {:.4f}, corrupted {:.4f}", result.clean_metric, result.corrupted_metric),
-                    result.values, labels[0], labels[1], result.dims[0], result.dims[1], std::nullopt});
+    maps.push_back({.title = fmt::format("Patching {} by {} and {}", metric, result.dims[0], result.dims[1]),
+                    .body = Heatmap{.values = result.values,
+                                    .rows = {.title = result.dims[0], .labels = labels[0]},
+                                    .cols = {.title = result.dims[1], .labels = labels[1]},
+                                    .value_title = value},
+                    .caption = caption});
   } else {
     for (int64_t l = 0; l < result.values.size(0); ++l)
-      maps.push_back(
-          {labels[0][l], result.values[l], labels[1], labels[2], result.dims[1], result.dims[2], std::nullopt});
+      maps.push_back({.title = fmt::format("Patching {}: {}", metric, labels[0][static_cast<std::size_t>(l)]),
+                      .body = Heatmap{.values = result.values[l],
+                                      .rows = {.title = result.dims[1], .labels = labels[1]},
+                                      .cols = {.title = result.dims[2], .labels = labels[2]},
+                                      .value_title = value},
+                      .caption = caption});
   }
   return maps;
 }
@@ -157,7 +169,7 @@ CommandReport patch(const PatchArgs& args) {
                      {"quantity", quantity}};
   report.figure_title = fmt::format("{} patching of {}, {} ({}): {}", args.attribution ? "attribution" : "activation",
                                     args.component, args.metric, args.noising ? "noising" : "denoising", quantity);
-  report.figures = figures(result, labels);
+  report.figures = figures(result, labels, args.metric, args.attribution);
   nlohmann::json labels_json;
   for (std::size_t d = 0; d < result.dims.size(); ++d) labels_json[result.dims[d]] = labels[d];
   report.json = {{"result", nested(result.values)},
@@ -211,7 +223,7 @@ void register_patch(CLI::App& app) {
   cmd->add_flag("--naive", args->naive, "One full forward per cell (the reference; slow)");
   add_output_options(cmd, args->output,
                      {.out = "Write result, clean_metric and corrupted_metric to this .safetensors file",
-                      .plot = "Write the result as an HTML heatmap to this file"});
+                      .plot = "Draw the result as heatmaps (one per layer for heads by position)"});
   cmd->callback([args] { emit(patch(*args), args->output); });
 }
 

@@ -13,17 +13,18 @@
 #include <nlohmann/json.hpp>
 
 #include "arrakis/io/safetensors.hpp"
-#include "arrakis/plots/heatmap.hpp"
+#include "arrakis/plots/figure.hpp"
 
 namespace arrakis::cli {
 
 struct OutputOptions {
   bool json = false;
   std::optional<std::string> out;   // .safetensors
-  std::optional<std::string> plot;  // self-contained .html
+  std::optional<std::string> plot;  // .html (interactive), .svg, .png (static), .json (the specs)
 };
 
-/// What --out and --plot write, for their help texts; an empty text leaves the option out.
+/// What --out and --plot write, for their help texts; an empty text leaves the option out. --plot's help gains the
+/// formats it can write.
 struct OutputHelp {
   std::string out;
   std::string plot;
@@ -38,7 +39,7 @@ struct CommandReport {
   NamedTensors tensors;                         // --out
   std::map<std::string, std::string> metadata;  // --out's safetensors metadata
   std::string figure_title;                     // --plot: the page title
-  std::vector<Heatmap> figures;                 // --plot: its figures, in order
+  std::vector<Figure> figures;                  // --plot: its figures, in order
 };
 
 void emit(const CommandReport& report, const OutputOptions& options);

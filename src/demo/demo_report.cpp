@@ -14,7 +14,7 @@
 #include "arrakis/demo/demo_model.hpp"
 #include "arrakis/experiments/interpretability_bench.hpp"
 #include "arrakis/model/head.hpp"
-#include "arrakis/plots/heatmap.hpp"
+#include "arrakis/plots/plot_backend.hpp"
 #include "arrakis/util/seeded_generator.hpp"
 
 namespace arrakis {
@@ -41,7 +41,7 @@ struct DemoContext {
   std::string strongest_head;  // set by the head analysis, read by the ablation
   HypothesisReport ablation;   // kept by the analyses for printing
   ModelProfile profile;
-  std::vector<Heatmap> plots;  // the HTML report's figures, added by the analyses
+  std::vector<Figure> plots;  // the HTML report's figures, added by the analyses
 };
 
 std::vector<std::string> head_labels(int64_t heads) {
@@ -120,14 +120,34 @@ void attention_heads(DemoContext& ctx) {
                  previous[l][h].item<double>(), induction[l][h].item<double>());
   fmt::print(ctx.out, "  strongest induction head: {} ({:.3f})\n", ctx.strongest_head,
              r.get<double>("strongest_induction_score"));
-  ctx.plots.push_back({.title = "Previous-token score (mean attention to the previous token)",
-                       .values = previous,
-                       .col_labels = head_labels(previous.size(1))});
-  ctx.plots.push_back({.title = fmt::format("Induction score (mean attention to the token after the previous "
-                                            "occurrence, offset {})",
-                                            ctx.T - 1),
-                       .values = induction,
-                       .col_labels = head_labels(induction.size(1))});
+  auto head_map = [&](std::string title, const torch::Tensor& values, std::string caption) {
+    ctx.plots.push_back({.title = std::move(title),
+                         .body = Heatmap{.values = values,
+                                         .rows = {.title = "layer"},
+                                         .cols = {.title = "head", .labels = head_labels(values.size(1))},
+                                         .colour = ColourScale::sequential,
+                                         .value_title = "mean attention"},
+                         .caption = std::move(caption)});
+  };
+  head_map("Previous-token score", previous, "Mean attention from each position to the one before it.");
+  head_map("Induction score", induction,
+           fmt::format("Mean attention from each token of the second copy to the token after its occurrence in the "
+                       "first copy (offset {}). The strongest induction head is {}.",
+                       ctx.T - 1, ctx.strongest_head));
+  // The strongest induction head's pattern on the first sequence: the induction stripe, T - 1 below the diagonal.
+  const auto head = Head::parse(ctx.strongest_head);
+  auto pattern = ctx.cache.at("pattern", head.layer)[0][head.head];
+  std::vector<std::string> positions;
+  for (int64_t p = 0; p < pattern.size(0); ++p)
+    positions.push_back(p == 0 ? "BOS" : fmt::format("{}{}", p <= ctx.T ? "a" : "b", (p - 1) % ctx.T));
+  ctx.plots.push_back({.title = fmt::format("Attention pattern of {} on the first sequence", ctx.strongest_head),
+                       .body = Heatmap{.values = pattern,
+                                       .rows = {.title = "query position", .labels = positions},
+                                       .cols = {.title = "key position", .labels = positions},
+                                       .colour = ColourScale::sequential,
+                                       .value_title = "attention"},
+                       .caption = "Positions a0..a15 are the first copy of the random tokens, b0..b15 the second. "
+                                  "An induction head attends from bi to a(i+1): the stripe below the diagonal."});
 }
 
 // Weight-based: which layer-0 heads do the layer-1 heads' keys read from (K-composition), and which heads copy.
@@ -150,13 +170,21 @@ void circuits(DemoContext& ctx) {
              sender);
   fmt::print(ctx.out, "  OV copying score of {}: {:.3f} (1 = copies the token it attends to)\n", ctx.strongest_head,
              copying[1][receiver].item<double>());
-  ctx.plots.push_back({.title = "K-composition: layer-0 head (row) into layer-1 head (column)",
-                       .values = k,
-                       .row_labels = head_labels(k.size(0)),
-                       .col_labels = head_labels(k.size(1)),
-                       .row_axis = "layer-0 head",
-                       .col_axis = "layer-1 head"});
-  ctx.plots.push_back({.title = "OV copying score", .values = copying, .col_labels = head_labels(copying.size(1))});
+  ctx.plots.push_back({.title = "K-composition of layer-0 heads into layer-1 heads' keys",
+                       .body = Heatmap{.values = k,
+                                       .rows = {.title = "layer-0 head", .labels = head_labels(k.size(0))},
+                                       .cols = {.title = "layer-1 head", .labels = head_labels(k.size(1))},
+                                       .colour = ColourScale::sequential,
+                                       .value_title = "composition score"},
+                       .caption = "How much of what each layer-0 head writes the layer-1 head's keys read "
+                                  "(Elhage et al. 2021), from the weights alone."});
+  ctx.plots.push_back({.title = "OV copying score",
+                       .body = Heatmap{.values = copying,
+                                       .rows = {.title = "layer"},
+                                       .cols = {.title = "head", .labels = head_labels(copying.size(1))},
+                                       .value_title = "copying score"},
+                       .caption = "Re(Σλ) / Σ|λ| over the eigenvalues of the full OV circuit W_E·OV·W_U: 1 means "
+                                  "the head copies the token it attends to, -1 that it suppresses it."});
 }
 
 // Activation patching: corrupt the first copy (fresh random tokens), patch the clean residual stream back one
@@ -192,10 +220,16 @@ void patching(DemoContext& ctx) {
     fmt::print(ctx.out, "  layer {}: patching position {} recovers the most ({:.3f})\n", l, best,
                values[l][best].item<double>());
   }
-  ctx.plots.push_back({.title = "Activation patching of resid_pre: log-prob of the right last token",
-                       .values = values,
-                       .row_axis = "layer",
-                       .col_axis = "position"});
+  ctx.plots.push_back(
+      {.title = "Activation patching of the residual stream (resid_pre)",
+       .body = Heatmap{.values = values,
+                       .rows = {.title = "layer"},
+                       .cols = {.title = "position"},
+                       .colour = ColourScale::sequential,
+                       .value_title = "log-prob of the right token"},
+       .caption = fmt::format("Log-probability of the right last token when the clean residual stream is patched "
+                              "into the corrupted run at one layer and position (clean {:.3f}, corrupted {:.3f}).",
+                              clean, corrupted)});
 }
 
 void induction_ablation(DemoContext& ctx) {
@@ -283,7 +317,7 @@ void run_demo(std::ostream& out, const DemoOptions& options) {
   std::tie(ctx.logits, ctx.cache) = model.run_with_cache(ctx.tokens);
   for (const auto& analysis : kAnalyses) analysis(ctx);
   const auto report = bench.save_dir() / "demo-report.html";
-  write_heatmaps_html(report, fmt::format("Arrakis demo: {}", c.model_name), ctx.plots);
+  write_figures(report, ctx.plots, {.page_title = fmt::format("Arrakis demo: {}", c.model_name)});
   fmt::print(out, "\nFigures: {} (open it in a browser)\n", report.string());
 
   fmt::print(out,

@@ -1,5 +1,5 @@
 // `arrakis heads`, `arrakis lens` and `arrakis attribute` end to end (the built binary, as a user runs it), and the
-// HTML heatmaps they write.
+// figures they draw.
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -12,7 +12,6 @@
 #include "arrakis/analysis/metrics.hpp"
 #include "arrakis/io/safetensors.hpp"
 #include "arrakis/model/loading.hpp"
-#include "arrakis/plots/heatmap.hpp"
 #include "test_support.hpp"
 #include "unit/random_models.hpp"
 
@@ -20,90 +19,6 @@ namespace arrakis {
 namespace {
 
 using test::run_cli;
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
-  return n;
-}
-
-// Well-formedness of the markup: every element opened is closed in order (void <meta .../> and self-closing tags
-// aside), no stray '<' or '&' in text, and nothing refers outside the file (no script, no external resource).
-std::string markup_problem(std::string html) {
-  const std::string doctype = "<!DOCTYPE html>";
-  if (html.starts_with(doctype)) html = html.substr(doctype.size());
-  std::vector<std::string> open;
-  std::regex tag(R"(<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^<>]*?)(/?)>)");
-  std::size_t last = 0;
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), tag); it != std::sregex_iterator(); ++it) {
-    const auto& m = *it;
-    auto text = html.substr(last, static_cast<std::size_t>(m.position()) - last);
-    if (text.find('<') != std::string::npos) return "stray '<' before " + m.str();
-    for (auto amp = text.find('&'); amp != std::string::npos; amp = text.find('&', amp + 1))
-      if (!std::regex_search(text.substr(amp, 8), std::regex(R"(^&(amp|lt|gt|quot|#[0-9]+);)")))
-        return "unescaped '&' in " + text;
-    last = static_cast<std::size_t>(m.position() + m.length());
-    const std::string name = m[2];
-    if (m[4] == "/") continue;
-    if (m[1] == "/") {
-      if (open.empty() || open.back() != name)
-        return "</" + name + "> closes " + (open.empty() ? "nothing" : open.back());
-      open.pop_back();
-    } else {
-      open.push_back(name);
-    }
-  }
-  if (!open.empty()) return "<" + open.back() + "> is never closed";
-  for (const char* external : {"<script", "src=", "href=", "@import", "url("})
-    if (html.find(external) != std::string::npos) return std::string("refers outside the file: ") + external;
-  return {};
-}
-
-TEST(AnalysisPlots, HeatmapHasOneCellPerValueLabelsAndAColourScale) {
-  Heatmap map;
-  map.title = "scores <by> head & layer";
-  map.values = torch::arange(15, torch::kFloat32).reshape({3, 5}) - 7;
-  map.values.index_put_({1, 1}, NAN);
-  map.col_labels = {"a", "b", "\"c\"", "<d>", "e&f"};
-  auto dir = test::temp_dir("heatmap");
-  write_heatmaps_html(dir / "plot.html", "page & title", {map, map});
-  auto html = read_file(dir / "plot.html");
-  EXPECT_EQ(markup_problem(html), "");
-  EXPECT_EQ(count(html, "<rect class=\"cell\""), 30u);  // two heatmaps of 3 x 5
-  EXPECT_EQ(count(html, "<svg "), 2u);
-  EXPECT_NE(html.find("<title>layer 2, head e&amp;f: 7</title>"), std::string::npos);
-  EXPECT_NE(html.find("head &lt;d&gt;"), std::string::npos);
-  EXPECT_NE(html.find(": NaN</title>"), std::string::npos);
-  EXPECT_NE(html.find("class=\"colour-bar\""), std::string::npos);
-  // Diverging scale centred on 0: the most negative cell is blue, the most positive red, zero white.
-  auto svg = heatmap_svg(map);
-  std::smatch m;
-  ASSERT_TRUE(
-      std::regex_search(svg, m, std::regex(R"re(fill="(#[0-9a-f]{6})"><title>layer 1, head &quot;c&quot;: 0<)re")));
-  EXPECT_EQ(m[1], "#ffffff");
-  auto channels = [](const std::string& hex) {
-    return std::array<int, 3>{std::stoi(hex.substr(1, 2), nullptr, 16), std::stoi(hex.substr(3, 2), nullptr, 16),
-                              std::stoi(hex.substr(5, 2), nullptr, 16)};
-  };
-  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(fill="(#[0-9a-f]{6})"><title>layer 0, head a: -7<)re")));
-  auto low = channels(m[1]);
-  EXPECT_GT(low[2], 2 * low[0]);  // strongly blue
-  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(fill="(#[0-9a-f]{6})"><title>layer 2, head e&amp;f: 7<)re")));
-  auto high = channels(m[1]);
-  EXPECT_GT(high[0], 2 * high[2]);  // strongly red
-  EXPECT_NE(test::error_of([&] {
-              map.row_labels = {"only one"};
-              heatmap_svg(map);
-            }).find("1 row labels for 3 rows"),
-            std::string::npos);
-}
 
 TEST(AnalysisCli, HeadsFindsThePreviousTokenAndInductionHeads) {
   // The embedded demo model (assets/demo-model, docs/demo-model.md): two layers of four heads trained on repeated
@@ -138,9 +53,14 @@ TEST(AnalysisCli, HeadsFindsThePreviousTokenAndInductionHeads) {
   EXPECT_GT(best_prev_0, best_prev_1);
   EXPECT_GT(best_induction_1, 0.2);
   EXPECT_LT(best_induction_0, 0.1);
-  auto html = read_file(dir / "heads.html");
-  EXPECT_EQ(markup_problem(html), "");
-  EXPECT_EQ(count(html, "<rect class=\"cell\""), 4u * 8u);  // four [2, 4] heatmaps
+  auto figures = test::page_figures(dir / "heads.html");
+  ASSERT_EQ(figures.size(), 4u);  // four [2, 4] heatmaps
+  for (const auto& f : figures) {
+    EXPECT_EQ(f["type"], "heatmap");
+    EXPECT_EQ(f["data"][0]["z"].size(), 2u);
+    EXPECT_EQ(f["data"][0]["z"][0].size(), 4u);
+  }
+  EXPECT_NEAR(figures[2]["data"][0]["z"][1][0].get<double>(), json["induction"][1][0].get<double>(), 1e-6);
   auto file = SafetensorsFile::open(dir / "heads.safetensors");
   EXPECT_EQ(file->tensor("induction").sizes(), (std::vector<int64_t>{2, 4}));
 
@@ -201,9 +121,13 @@ TEST(AnalysisCli, AttributeSplitsTheLogitDifferenceByLayerAndHead) {
   ASSERT_EQ(json["heads"].size(), 2u);
   ASSERT_EQ(json["heads"][0].size(), 4u);
   EXPECT_EQ(json["top_neurons"].size(), 3u);
-  auto html = read_file(dir / "dla.html");
-  EXPECT_EQ(markup_problem(html), "");
-  EXPECT_EQ(count(html, "<rect class=\"cell\""), json["components"].size() + 8u);
+  auto figures = test::page_figures(dir / "dla.html");
+  ASSERT_EQ(figures.size(), 2u);
+  EXPECT_EQ(figures[0]["type"], "bar");  // one bar per component, labelled
+  EXPECT_EQ(figures[0]["data"][0]["y"].size(), json["components"].size());
+  EXPECT_EQ(figures[0]["layout"]["xaxis"]["ticktext"][0], "embed");
+  EXPECT_EQ(figures[1]["type"], "heatmap");  // layer x head, centred on 0
+  EXPECT_EQ(figures[1]["data"][0]["zmid"], 0);
 
   result = run_cli("attribute --model " + model_dir.string() + " --input-ids 1,2,3 --metric loss");
   EXPECT_EQ(result.status, 1);

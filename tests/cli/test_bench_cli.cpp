@@ -33,12 +33,13 @@ TEST(BenchCli, DemoTwiceGivesOneVersionPerAnalysisWithTwoRunsEach) {
   EXPECT_EQ(names,
             (std::vector<std::string>{"demo.activation_cache", "demo.attention_heads", "demo.circuits",
                                       "demo.induction_ablation", "demo.patching", "demo.predictions", "demo.profile"}));
-  // The figures a person opens: one page, every heatmap inline.
+  // The figures a person opens: one page with every figure (drawn in a browser by tests/cli/test_plots_browser.cpp).
   std::ifstream page(std::filesystem::path(dir) / "demo-report.html");
   std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
   EXPECT_NE(html.find("K-composition"), std::string::npos);
-  EXPECT_NE(html.find("Activation patching of resid_pre"), std::string::npos);
-  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_NE(html.find("Activation patching of the residual stream"), std::string::npos);
+  EXPECT_NE(html.find("id=\"figure-6\""), std::string::npos);
+  EXPECT_EQ(html.find("id=\"figure-7\""), std::string::npos);
 
   // The demo's results are deterministic where they should be: both runs found the same strongest head.
   auto runs = run_cli("experiments runs demo.attention_heads --json --save-dir " + dir);

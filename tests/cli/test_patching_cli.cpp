@@ -87,9 +87,9 @@ TEST(PatchingCli, AttributionNoisingOutFileAndProgress) {
   ASSERT_EQ(result.status, 0) << result.output;
   EXPECT_NE(result.output.find("patch: 14/14 cells"), std::string::npos) << result.output;  // progress on stderr
   EXPECT_NE(result.output.find("L1"), std::string::npos) << result.output;                  // the table
-  std::ifstream html(tmp / "patch.html");
-  std::string page((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
-  EXPECT_NE(page.find("<svg"), std::string::npos);
+  auto figures = test::page_figures(tmp / "patch.html");
+  ASSERT_EQ(figures.size(), 1u);  // layer x position
+  EXPECT_EQ(figures[0]["data"][0]["z"].size(), 2u);
   auto model = load_pretrained(dir);
   auto runs = runs_of_the_ids();
   ActivationPatchingOptions options;
