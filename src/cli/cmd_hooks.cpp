@@ -7,6 +7,7 @@
 
 #include "arrakis/error.hpp"
 #include "arrakis/hooks/hook_catalogue.hpp"
+#include "arrakis/model/module_paths.hpp"
 #include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
@@ -51,10 +52,24 @@ CommandReport hooks(const HooksArgs& args) {
         {point.name, fmt::format("[{}]", fmt::join(shape, ", ")), enabled ? "" : "opt-in", std::string(spec.meaning)});
   }
   const std::string name = c.model_name.empty() ? c.family : c.model_name;
-  report.json = {{"model", name}, {"batch", args.batch}, {"positions", args.seq}, {"points", points}};
-  report.print_text = [name, rows, batch = args.batch, seq = args.seq] {
+  auto aliases = module_aliases(c);
+  nlohmann::json alias_json = nlohmann::json::array();
+  for (const auto& a : aliases) alias_json.push_back(a.to_json());
+  report.json = {{"model", name},
+                 {"batch", args.batch},
+                 {"positions", args.seq},
+                 {"points", points},
+                 {"module_aliases", alias_json}};
+  report.print_text = [name, rows, aliases, family = c.family, batch = args.batch, seq = args.seq] {
     fmt::print("{}: {} hook points (shapes for batch {}, {} positions)\n", name, rows.size(), batch, seq);
     for (const auto& r : rows) fmt::print("  {:<40} {:<22} {:<6} {}\n", r[0], r[1], r[2], r[3]);
+    fmt::print(
+        "\nModule paths that name hook points (the {} family's Hugging Face modules where it has them, and "
+        "TransformerLens' modules): the module's output, or with .hook_result_pre its input\n",
+        family);
+    for (const auto& a : aliases)
+      fmt::print("  {:<40} {}{}\n", a.path, fmt::join(a.outputs, ", "),
+                 a.input.empty() ? std::string() : fmt::format("  (input: {})", a.input));
   };
   return report;
 }
@@ -63,7 +78,8 @@ CommandReport hooks(const HooksArgs& args) {
 
 void register_hooks(CLI::App& app) {
   auto args = std::make_shared<HooksArgs>();
-  auto* cmd = app.add_subcommand("hooks", "List a model's hook points: name, shape, meaning, opt-in");
+  auto* cmd = app.add_subcommand(
+      "hooks", "List a model's hook points (name, shape, meaning, opt-in) and the module paths that name them");
   cmd->add_option("--model", args->model.model, "Model folder (Hugging Face, TransformerLens or llama2.c)")
       ->group("Model");
   add_dtype_device_options(cmd, args->model);

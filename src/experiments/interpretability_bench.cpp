@@ -8,6 +8,7 @@
 #include "arrakis/experiments/content_hash.hpp"
 #include "arrakis/model/transformer_lens_format.hpp"
 #include "arrakis/runtime.hpp"
+#include "arrakis/util/closest_names.hpp"
 
 namespace arrakis {
 
@@ -89,6 +90,40 @@ std::vector<double> InterpretabilityBench::metric(const std::string& name, const
     }
   }
   return values;
+}
+
+void InterpretabilityBench::set_plotting_lib(const std::string& backend) {
+  plot_backend(backend);  // an unknown name fails here, listing the backends, not at the first plot
+  plotting_lib_ = backend;
+}
+
+std::vector<Figure> InterpretabilityBench::plot_results(const std::vector<PlotSpec>& specs, const torch::Tensor& tokens,
+                                                        const std::optional<std::filesystem::path>& file) {
+  auto figures = arrakis::plot_results(*model_, specs, tokens);
+  if (file) {
+    const auto path = file->is_absolute() ? *file : save_dir() / *file;
+    write_figures(path, figures, {.page_title = model_->config().model_name}, plotting_lib_);
+  }
+  return figures;
+}
+
+std::vector<Figure> InterpretabilityBench::plot_run(int64_t run_id, const std::vector<std::string>& keys) const {
+  const auto record = run(run_id);
+  NamedTensors tensors;
+  for (const auto& key : keys) {
+    if (!record.results.contains(key)) {
+      std::vector<std::string> names;
+      for (const auto& [name, _] : record.results.items()) names.push_back(name);
+      throw Error(fmt::format("run {} of {} has no result '{}' (results: {})", run_id, record.experiment, key,
+                              quoted_list(names)));
+    }
+    const auto& value = record.results[key];
+    if (!is_tensor_reference(value))
+      throw Error(fmt::format("run {} of {}: result '{}' is not a tensor ({}), nothing to plot", run_id,
+                              record.experiment, key, value.dump()));
+    tensors.emplace_back(key, load_tensor(value));
+  }
+  return plot_tensors(tensors, keys, fmt::format("{} (run {})", record.experiment, run_id));
 }
 
 }  // namespace arrakis

@@ -128,10 +128,10 @@ class StaticImageBackend final : public PlotBackend {
   std::string format_;
 };
 
-struct Registry {
+struct BackendRegistry {
   std::mutex mutex;
   std::map<std::string, std::shared_ptr<const PlotBackend>> backends;
-  Registry() {
+  BackendRegistry() {
     for (std::shared_ptr<const PlotBackend> b :
          {std::shared_ptr<const PlotBackend>(std::make_shared<HtmlBackend>()),
           std::shared_ptr<const PlotBackend>(std::make_shared<JsonBackend>()),
@@ -141,8 +141,8 @@ struct Registry {
   }
 };
 
-Registry& registry() {
-  static Registry r;
+BackendRegistry& backend_registry() {
+  static BackendRegistry r;
   return r;
 }
 
@@ -152,21 +152,22 @@ void register_plot_backend(std::shared_ptr<const PlotBackend> backend) {
   if (!backend) throw Error("register_plot_backend: no backend");
   const auto name = backend->name();
   if (name.empty()) throw Error("register_plot_backend: a backend needs a name");
-  std::lock_guard lock(registry().mutex);
-  registry().backends[name] = std::move(backend);
+  std::lock_guard lock(backend_registry().mutex);
+  backend_registry().backends[name] = std::move(backend);
 }
 
 std::vector<std::string> plot_backend_names() {
-  std::lock_guard lock(registry().mutex);
+  std::lock_guard lock(backend_registry().mutex);
   std::vector<std::string> names;
-  for (const auto& [name, _] : registry().backends) names.push_back(name);
+  for (const auto& [name, _] : backend_registry().backends) names.push_back(name);
   return names;
 }
 
 const PlotBackend& plot_backend(std::string_view name) {
   {
-    std::lock_guard lock(registry().mutex);
-    if (auto it = registry().backends.find(std::string(name)); it != registry().backends.end()) return *it->second;
+    std::lock_guard lock(backend_registry().mutex);
+    if (auto it = backend_registry().backends.find(std::string(name)); it != backend_registry().backends.end())
+      return *it->second;
   }
   throw Error(fmt::format("no plot backend '{}' (backends: {})", name, quoted_list(plot_backend_names())));
 }
@@ -178,8 +179,8 @@ std::vector<std::filesystem::path> write_figures(const std::filesystem::path& fi
   std::vector<std::string> known;
   std::shared_ptr<const PlotBackend> chosen;
   {
-    std::lock_guard lock(registry().mutex);
-    for (const auto& [name, b] : registry().backends) {
+    std::lock_guard lock(backend_registry().mutex);
+    for (const auto& [name, b] : backend_registry().backends) {
       known.push_back(b->extension());
       if (b->extension() == extension) chosen = b;
     }

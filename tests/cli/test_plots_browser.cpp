@@ -3,8 +3,11 @@
 // build folder. Static export: SVG and PNG files at the size asked for. Skips, saying why, without Chromium.
 #include <png.h>
 
+#include "arrakis/demo/demo_model.hpp"
 #include "arrakis/plots/figure.hpp"
 #include "arrakis/plots/plot_backend.hpp"
+#include "arrakis/plots/plot_spec.hpp"
+#include "arrakis/util/seeded_generator.hpp"
 #include "plots/headless_chromium.hpp"
 #include "test_support.hpp"
 
@@ -128,10 +131,12 @@ TEST(PlotsInBrowser, EveryPlotTypeRendersWithItsMarksAndNoScriptError) {
   for (std::size_t i = 0; i < expected.size(); ++i) {
     const auto& drawn = report["figures"][i];
     EXPECT_EQ(drawn["type"], figures[i].type());
-    for (const auto& [mark, count] : drawn.items())  // every kind of mark: those not expected must be absent
-      if (mark != "type")
+    for (const auto& [mark, count] : drawn.items()) {  // every kind of mark: those not expected must be absent
+      if (mark != "type") {
         EXPECT_EQ(count, expected[i].marks.value(mark, 0))
             << figures[i].title << ": " << mark << " in " << drawn.dump();
+      }
+    }
   }
   // What a person sees: a screenshot in the build folder, with cells, lines and text on it.
   const auto shot = figures_dir() / "every-plot-type.png";
@@ -141,6 +146,48 @@ TEST(PlotsInBrowser, EveryPlotTypeRendersWithItsMarksAndNoScriptError) {
   EXPECT_EQ(pixels.width, 1200u);
   EXPECT_EQ(pixels.height, 1800u);
   EXPECT_GT(ink_fraction(pixels), 0.02) << shot;
+}
+
+// What the page should report for a figure, from its own spec: a heatmap's non-empty cells, a line plot's lines and
+// points, a distribution's violins (each with its box).
+nlohmann::json marks_of(const Figure& f) {
+  auto spec = f.to_json();
+  nlohmann::json marks = nlohmann::json::object();
+  if (f.type() == "heatmap") {
+    int64_t cells = 0;
+    for (const auto& row : spec["values"])
+      for (const auto& v : row) cells += v.is_null() ? 0 : 1;
+    marks = {{"cells", cells}, {"heatmap_images", 1}};
+  } else if (f.type() == "line") {
+    int64_t points = 0;
+    for (const auto& s : spec["series"]) points += static_cast<int64_t>(s["y"].size());
+    marks = {{"lines", spec["series"].size()}, {"points", points}};
+  } else if (f.type() == "distribution") {
+    marks = {{"violins", spec["groups"].size()}, {"boxes", spec["groups"].size()}};
+  }
+  return marks;
+}
+
+TEST(PlotsInBrowser, TheSeedsPlotTypesOnTheDemoModelRenderWhatTheirSpecsHold) {
+  ARRAKIS_REQUIRE_CHROMIUM();
+  auto model = load_demo_model();
+  auto tokens = torch::randint(1, model.config().d_vocab, {1, 10}, seeded_generator(2), torch::kInt64);
+  std::vector<PlotSpec> specs;
+  for (const auto& type : plot_types()) specs.push_back({.plot_type = type, .layer = 1, .top_k = 2});
+  auto figures = plot_results(model, specs, tokens);
+  const auto page = figures_dir() / "seed-plot-types.html";
+  write_figures(page, figures, {.page_title = "The seeds' plot types on the demo model"});
+  auto report = nlohmann::json::parse(element_text(chromium_dump_dom(page), "arrakis-render-report").value_or("{}"));
+  EXPECT_EQ(report["errors"], nlohmann::json::array()) << report.dump(1);
+  ASSERT_EQ(report["figures"].size(), figures.size()) << report.dump(1);
+  for (std::size_t i = 0; i < figures.size(); ++i) {
+    const auto expected = marks_of(figures[i]);
+    for (const auto& [mark, count] : report["figures"][i].items())
+      if (mark != "type") {
+        EXPECT_EQ(count, expected.value(mark, 0)) << figures[i].title << ": " << mark;
+      }
+  }
+  chromium_screenshot(page, figures_dir() / "seed-plot-types.png", 1200, 2400);
 }
 
 TEST(PlotsInBrowser, StaticSvgAndPngOfAHeatmapAndALinePlotHaveTheSizeAskedFor) {

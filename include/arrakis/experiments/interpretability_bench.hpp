@@ -35,6 +35,8 @@
 #include "arrakis/experiments/hypothesis_tests.hpp"
 #include "arrakis/experiments/model_profiler.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
+#include "arrakis/plots/plot_backend.hpp"
+#include "arrakis/plots/plot_spec.hpp"
 #include "arrakis/tools/tool_registry.hpp"
 
 namespace arrakis {
@@ -194,6 +196,19 @@ class InterpretabilityBench {
     return arrakis::test_hypothesis(x, y, options);
   }
 
+  // ---- plots (docs/plots.md) --------------------------------------------------------------------------------------
+  /// The backend plot_results writes with: "html" (the default), "svg", "png", "json" or one registered with
+  /// register_plot_backend. arrakis::Error listing them for an unknown name.
+  void set_plotting_lib(const std::string& backend);
+  const std::string& plotting_lib() const { return plotting_lib_; }
+  /// Runs the model once on `tokens` with a cache of exactly the hook points the specs need and returns their
+  /// figures; with `file`, also draws them there with the plotting lib (relative paths are under save_dir()).
+  std::vector<Figure> plot_results(const std::vector<PlotSpec>& specs, const torch::Tensor& tokens,
+                                   const std::optional<std::filesystem::path>& file = std::nullopt);
+  /// Figures of tensors a run recorded as results (keys: result names; 2-D: heatmaps, 1-D: lines), titled with the
+  /// experiment's name and run id.
+  std::vector<Figure> plot_run(int64_t run_id, const std::vector<std::string>& keys) const;
+
   /// The model as runs record it: name, family, config (TransformerLens fields), parameter count, dtype, device and
   /// a SHA-256 fingerprint of the weights (computed once, on the first run).
   const nlohmann::json& model_identity();
@@ -221,6 +236,7 @@ class InterpretabilityBench {
   ExperimentStore store_;
   uint64_t seed_ = 0;
   std::optional<nlohmann::json> model_identity_;
+  std::string plotting_lib_ = "html";
   int64_t last_run_ = 0;
   std::vector<int64_t> open_runs_;  // logged experiments running now, innermost last: tool calls go to it
 };
