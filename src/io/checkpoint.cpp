@@ -76,11 +76,17 @@ class ShardedCheckpoint final : public Checkpoint {
     for (const auto& [name, shard] : index["weight_map"].items()) {
       if (!shard.is_string()) throw Error(fmt::format("{}: shard of '{}' is not a string", index_path.string(), name));
       auto shard_name = shard.get<std::string>();
-      if (shard_name.find('/') != std::string::npos || shard_name == "..")
+      if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name == "." || shard_name == "..")
         throw Error(fmt::format("{}: shard '{}' of '{}' is not a file name in the same folder", index_path.string(),
                                 shard_name, name));
       auto shard_path = index_path.parent_path() / shard_name;
-      if (!fs::is_regular_file(shard_path))
+      // The name comes from the file: a name the file system refuses (too long, say) is the file's error, not ours.
+      std::error_code ec;
+      const bool regular = fs::is_regular_file(shard_path, ec);
+      if (ec && ec != std::errc::no_such_file_or_directory)
+        throw Error(fmt::format("{}: shard '{}' of '{}' cannot be opened: {}", index_path.string(), shard_name, name,
+                                ec.message()));
+      if (!regular)
         throw Error(
             fmt::format("{}: shard {} (holding '{}') does not exist", index_path.string(), shard_path.string(), name));
       weight_map_[name] = shard_path;
