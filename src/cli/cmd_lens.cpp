@@ -72,6 +72,42 @@ CommandReport lens_report(HookedTransformer& model, const LensArgs& args) {
     }
     report.json["top_strings"] = strings;
   }
+  // The logit-lens table of the first sequence (nostalgebraist, "interpreting GPT: the logit lens", 2020): each
+  // layer's top token at each position, coloured by the probability the layer gives the tracked token.
+  {
+    const int64_t layers = lens.top_tokens.size(0), pos = ids.size(1);
+    std::vector<std::vector<std::string>> cells(static_cast<std::size_t>(layers));
+    for (int64_t n = 0; n < layers; ++n)
+      for (int64_t p = 0; p < pos; ++p) {
+        const auto id = lens.top_tokens[n][0][p][0].item<int64_t>();
+        cells[static_cast<std::size_t>(n)].push_back(model.has_tokenizer() ? text(id) : std::to_string(id));
+      }
+    std::vector<std::string> positions;
+    for (int64_t p = 0; p < pos; ++p) {
+      const auto id = ids[0][p].item<int64_t>();
+      positions.push_back(model.has_tokenizer() ? text(id) : std::to_string(id));
+    }
+    int64_t last = ids.size(1) - 1;  // the first sequence's last real token (padding may follow it)
+    if (input.attention_mask.defined()) last = input.attention_mask[0].nonzero().max().item<int64_t>();
+    std::vector<double> probability;
+    for (int64_t n = 0; n < layers; ++n) probability.push_back(lens.target_probs[n][0][last].item<double>());
+    report.figures = {
+        {.title = "Logit lens: each layer's top token",
+         .body = Heatmap{.values = lens.target_probs.select(1, 0),
+                         .rows = {.title = "residual stream", .labels = lens.labels},
+                         .cols = {.title = "input token", .labels = positions},
+                         .colour = ColourScale::sequential,
+                         .value_title = "p(tracked token)",
+                         .cell_text = cells},
+         .caption = "Each cell: the top token when that layer's residual stream is decoded (final norm, then "
+                    "unembedding) at that position; colour: the probability it gives the tracked token (--target, "
+                    "or the model's own final prediction). First sequence."},
+        {.title = "Probability of the tracked token by layer, last position",
+         .body = LinePlot{.x = {.title = "residual stream", .labels = lens.labels},
+                          .y = {.title = "probability"},
+                          .series = {{.name = "first sequence", .y = probability}}}}};
+    report.figure_title = "Logit lens";
+  }
   report.print_text = [&model, input, lens, text] {
     const auto& ids = input.input_ids;
     const int64_t batch = ids.size(0), pos = ids.size(1), layers = lens.top_tokens.size(0), k = lens.top_tokens.size(3);
@@ -112,7 +148,10 @@ void register_lens(CLI::App& app) {
   cmd->add_flag("--tl-scale", args->final_cached_scale,
                 "Normalise every layer by the final layer's cached scale, as TransformerLens' "
                 "accumulated_resid(apply_ln=True) does (default: each layer's own)");
-  add_output_options(cmd, args->output, {.out = "Write the lens tensors to this .safetensors file"});
+  add_output_options(cmd, args->output,
+                     {.out = "Write the lens tensors to this .safetensors file",
+                      .plot = "Draw the logit-lens table (top token per layer and position) and the tracked token's "
+                              "probability by layer"});
   cmd->callback([args] {
     auto model = load_model(args->model);
     emit(lens_report(model, *args), args->output);

@@ -7,6 +7,7 @@
 
 #include "arrakis/error.hpp"
 #include "arrakis/experiments/builtin_tools.hpp"
+#include "arrakis/plots/plot_spec.hpp"
 #include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
@@ -99,6 +100,16 @@ CommandReport call_tool(const ToolArgs& args, const std::vector<std::string>& ex
   report.tensors = output.tensors;
   report.metadata = {{"tool", args.tool}, {"method", args.method}};
   report.print_text = [json = output.json] { fmt::print("{}\n", terminal_safe(json.dump(2))); };
+  if (args.output.plot) {
+    // Every 1-D (a line) and 2-D (a heatmap) tensor of the result; the others are in --out.
+    std::vector<std::string> drawable;
+    for (const auto& [name, t] : output.tensors)
+      if (t.defined() && t.dim() >= 1 && t.dim() <= 2 && !t.is_complex()) drawable.push_back(name);
+    if (drawable.empty())
+      throw Error(fmt::format("--plot: {}'s result holds no 1-D or 2-D tensor to draw", args.method));
+    report.figures = plot_tensors(output.tensors, drawable, fmt::format("{} {}", args.tool, args.method));
+    report.figure_title = fmt::format("arrakis tool {} {}", args.tool, args.method);
+  }
   return report;
 }
 
@@ -116,7 +127,9 @@ void register_tools(CLI::App& app) {
   cmd->add_option("method", args->method, "The method")->required();
   add_model_options(cmd, args->model);
   add_token_input_options(cmd, args->prompt, args->input_ids);
-  add_output_options(cmd, args->output, {.out = "Write the result's tensors to this .safetensors file"});
+  add_output_options(cmd, args->output,
+                     {.out = "Write the result's tensors to this .safetensors file",
+                      .plot = "Draw the result's 1-D tensors as lines and 2-D tensors as heatmaps"});
   cmd->allow_extras();
   cmd->callback([args, cmd] { emit(call_tool(*args, cmd->remaining()), args->output); });
 }

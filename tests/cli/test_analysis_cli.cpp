@@ -139,5 +139,33 @@ TEST(AnalysisCli, AttributeSplitsTheLogitDifferenceByLayerAndHead) {
   EXPECT_NE(result.output.find("write logit-diff:A,B"), std::string::npos) << result.output;
 }
 
+TEST(AnalysisCli, LensAndToolDrawTheirResults) {
+  auto model_dir = (test::source_dir() / "assets/demo-model").string();
+  auto dir = test::temp_dir("cli-lens-plot");
+  auto result =
+      run_cli("lens --model " + model_dir + " --input-ids 5,9,21,5,9 --json --plot " + (dir / "lens.html").string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto json = nlohmann::json::parse(result.output);
+  auto figures = test::page_figures(dir / "lens.html");
+  ASSERT_EQ(figures.size(), 2u);
+  // The table: one row per decoded stream, the top token's id written in each cell, as the JSON has it.
+  const auto& table = figures[0]["data"][0];
+  ASSERT_EQ(table["text"].size(), json["labels"].size());
+  for (std::size_t n = 0; n < json["labels"].size(); ++n)
+    for (std::size_t p = 0; p < 5; ++p)
+      EXPECT_EQ(table["text"][n][p], std::to_string(json["top_tokens"][n][0][p][0].get<int64_t>()));
+  EXPECT_NEAR(figures[1]["data"][0]["y"].back().get<double>(), json["target_probs"].back()[0][4].get<double>(), 1e-6);
+
+  result = run_cli("tool attention attention_entropy --model " + model_dir + " --input-ids 5,9,21,5,9 --plot " +
+                   (dir / "tool.html").string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("wrote " + (dir / "tool.html").string()), std::string::npos) << result.output;
+  EXPECT_FALSE(test::page_figures(dir / "tool.html").empty());
+  result = run_cli("lens --model " + model_dir + " --input-ids 5,9 --plot " + (dir / "lens.pdf").string());
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("cannot tell how to draw figures into a '.pdf' file"), std::string::npos)
+      << result.output;
+}
+
 }  // namespace
 }  // namespace arrakis

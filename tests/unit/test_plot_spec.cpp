@@ -8,6 +8,7 @@
 #include "arrakis/analysis/head_detectors.hpp"
 #include "arrakis/demo/demo_model.hpp"
 #include "arrakis/error.hpp"
+#include "arrakis/experiments/interpretability_bench.hpp"
 #include "arrakis/hooks/hook_catalogue.hpp"
 #include "arrakis/model/head.hpp"
 #include "arrakis/model/module_paths.hpp"
@@ -164,6 +165,47 @@ TEST(PlotSpec, EverySeedsPlotTypeDrawsItsDataFromOneForward) {
   EXPECT_EQ(by_type["neuron_activation_trajectories"][0]["series"].size(), 3u);
   EXPECT_EQ(by_type["layer_norms"][0]["values"].size(), 3u);  // L0 ln1, L1 ln1, ln_final
   EXPECT_EQ(by_type["layer_norms"][0]["values"][0].size(), 12u);
+}
+
+TEST(BenchPlots, PlotResultsDrawsWithThePlottingLibAndPlotRunDrawsARunsTensors) {
+  auto dir = test::temp_dir("bench-plots");
+  auto model = load_demo_model();
+  InterpretabilityBench bench(model, dir);
+  EXPECT_EQ(bench.plotting_lib(), "html");
+  auto error = test::arrakis_error_of([&] { bench.set_plotting_lib("matplotlib"); });
+  EXPECT_NE(error.find("no plot backend 'matplotlib'"), std::string::npos) << error;
+  EXPECT_EQ(bench.plotting_lib(), "html");  // unchanged by the refused name
+  bench.set_plotting_lib("json");
+  auto tokens = torch::tensor({{3, 7, 9, 3, 7, 9}}, torch::kInt64);
+  auto figures = bench.plot_results(
+      {{.plot_type = "attention", .data_keys = {"blocks.1.attn"}, .head = 2}, {.plot_type = "residual_stream"}}, tokens,
+      "figures.json");
+  ASSERT_EQ(figures.size(), 2u);
+  auto written = test::read_json(dir / "figures.json");  // relative to the save folder, drawn by the json backend
+  ASSERT_EQ(written["figures"].size(), 2u);
+  EXPECT_EQ(written["figures"][0], figures[0].to_json());
+  EXPECT_NE(figures[0].title.find("L1H2"), std::string::npos);
+
+  auto experiment = ARRAKIS_EXPERIMENT(bench, "scores", (const torch::Tensor& input), {
+    auto [logits, cache] = bench.model().run_with_cache(input);
+    return ExperimentResults{{"pattern", cache["blocks.0.attn.hook_pattern"][0][1]},
+                             {"norms", cache["blocks.0.hook_resid_post"][0].norm(2, -1)},
+                             {"label", std::string("not a tensor")}};
+  });
+  experiment(tokens);
+  const auto id = bench.last_run().id;
+  auto from_run = bench.plot_run(id, {"pattern", "norms"});
+  ASSERT_EQ(from_run.size(), 2u);
+  EXPECT_EQ(from_run[0].type(), "heatmap");
+  EXPECT_EQ(from_run[1].type(), "line");
+  EXPECT_NE(from_run[0].title.find(fmt::format("scores (run {}): pattern", id)), std::string::npos);
+  auto [logits, cache] = model.run_with_cache(tokens);
+  EXPECT_EQ(from_run[0].to_json()["values"],
+            (Figure{.body = Heatmap{.values = cache["blocks.0.attn.hook_pattern"][0][1]}}.to_json()["values"]));
+  error = test::arrakis_error_of([&] { bench.plot_run(id, {"label"}); });
+  EXPECT_NE(error.find("result 'label' is not a tensor"), std::string::npos) << error;
+  error = test::arrakis_error_of([&] { bench.plot_run(id, {"patern"}); });
+  EXPECT_NE(error.find("has no result 'patern' (results: "), std::string::npos) << error;
 }
 
 }  // namespace
