@@ -19,5 +19,6 @@ void register_train_demo_model(CLI::App& app);
 void register_doctor(CLI::App& app);
 void register_hooks(CLI::App& app);
 void register_tools(CLI::App& app);  // `tools` and `tool`
+void register_plot(CLI::App& app);
 
 }  // namespace arrakis::cli

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   arrakis::cli::register_doctor(app);
   arrakis::cli::register_hooks(app);
   arrakis::cli::register_tools(app);
+  arrakis::cli::register_plot(app);
 
   try {
     app.parse(argc, argv);

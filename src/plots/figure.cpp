@@ -106,6 +106,26 @@ nlohmann::json body_json(const Figure&, const Distribution& d) {
   return {{"x", axis_json(d.x)}, {"y", axis_json(d.y)}, {"groups", groups}, {"violin", d.violin}};
 }
 
+nlohmann::json body_json(const Figure& figure, const AttentionView& v) {
+  if (!v.patterns.defined() || v.patterns.dim() != 3 || v.patterns.size(1) != v.patterns.size(2))
+    throw Error(
+        fmt::format("figure '{}': an attention view's patterns must be [heads, query, key] with as many "
+                    "queries as keys",
+                    figure.title));
+  const auto heads = static_cast<std::size_t>(v.patterns.size(0)),
+             positions = static_cast<std::size_t>(v.patterns.size(1));
+  if (v.tokens.size() != positions)
+    throw Error(fmt::format("figure '{}': {} tokens for {} positions", figure.title, v.tokens.size(), positions));
+  if (!v.head_labels.empty() && v.head_labels.size() != heads)
+    throw Error(fmt::format("figure '{}': {} head labels for {} heads", figure.title, v.head_labels.size(), heads));
+  auto patterns = nlohmann::json::array();
+  for (int64_t h = 0; h < v.patterns.size(0); ++h) patterns.push_back(matrix_json(v.patterns[h]));
+  auto labels = v.head_labels;
+  if (labels.empty())
+    for (std::size_t h = 0; h < heads; ++h) labels.push_back(std::to_string(h));
+  return {{"tokens", v.tokens}, {"head_labels", labels}, {"patterns", std::move(patterns)}};
+}
+
 }  // namespace
 
 std::string Figure::type() const {
@@ -115,6 +135,7 @@ std::string Figure::type() const {
     const char* operator()(const ScatterPlot&) const { return "scatter"; }
     const char* operator()(const BarChart&) const { return "bar"; }
     const char* operator()(const Distribution&) const { return "distribution"; }
+    const char* operator()(const AttentionView&) const { return "attention_view"; }
   };
   return std::visit(Name{}, body);
 }

@@ -88,6 +88,12 @@ class StaticImageBackend final : public PlotBackend {
     if (options.width < 16 || options.height < 16 || options.width > 8192 || options.height > 8192)
       throw Error(fmt::format("{}: image size {} x {} is outside 16..8192 pixels", file.string(), options.width,
                               options.height));
+    for (const auto& figure : figures)  // checked before any file is written
+      if (std::holds_alternative<AttentionView>(figure.body))
+        throw Error(
+            fmt::format("{}: figure '{}' is an attention view, which is interactive (HTML) only; draw the "
+                        "patterns as heatmaps (plot type 'attention') for a static image",
+                        file.string(), figure.title));
     std::vector<std::filesystem::path> written;
     for (std::size_t i = 0; i < figures.size(); ++i) {
       auto target = file;

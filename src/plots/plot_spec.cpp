@@ -134,6 +134,20 @@ std::vector<Figure> head_grids(HookedTransformer& model, const PlotSpec& spec, c
   return figures;
 }
 
+std::vector<Figure> attention_view(HookedTransformer& model, const PlotSpec& spec, const ActivationCache& cache,
+                                   const torch::Tensor& tokens) {
+  const auto& c = model.config();
+  const int layer = layer_of(spec, resolve_all(model, spec), c, "attention_view");
+  const auto prompt = checked_prompt(spec, tokens);
+  std::vector<std::string> heads;
+  for (int64_t h = 0; h < c.n_heads; ++h) heads.push_back(Head{layer, static_cast<int>(h)}.label());
+  return {{.title = spec.title.empty() ? fmt::format("Attention of layer {}, every head", layer) : spec.title,
+           .body = AttentionView{.tokens = token_labels(model, tokens[prompt]),
+                                 .patterns = cached(cache, hook_name(K::Pattern, layer), spec)[prompt],
+                                 .head_labels = heads},
+           .caption = "Choose a head; hover a token to see where it attends (blue) and what attends to it (red)."}};
+}
+
 // ---- induction heads and attention statistics, on the prompt repeated -------------------------------------------
 
 // The prompt twice: an induction head attends from each token of the second copy to the token after its first
@@ -361,6 +375,7 @@ const std::vector<PlotType>& plot_type_registry() {
   static const std::vector<PlotType> types = {
       {"attention", [](auto& m, const auto& s) { return attention_needs(m, s, K::Pattern); },
        [](auto& m, const auto& s, const auto& c, const auto& t) { return head_grids(m, s, c, t, K::Pattern); }},
+      {"attention_view", [](auto& m, const auto& s) { return attention_needs(m, s, K::Pattern); }, attention_view},
       {"induction_heads", [](auto&, const auto&) { return std::vector<std::string>{}; }, induction_heads},
       {"attention_stats", [](auto&, const auto&) { return std::vector<std::string>{}; }, attention_stats},
       {"neuron_activation", [](auto& m, const auto& s) { return all_layers(m, unit_kind(m, s)); }, neuron_activation},

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "arrakis/error.hpp"
 #include "plots/figure_json.hpp"
 
 namespace arrakis {
@@ -240,6 +241,10 @@ Traces traces(const Distribution& d) {
     t.data.push_back(std::move(trace));
   }
   return t;
+}
+
+Traces traces(const AttentionView&) {
+  throw Error("an attention view is drawn by the page's own script, not by Plotly: it has no Plotly figure");
 }
 
 }  // namespace

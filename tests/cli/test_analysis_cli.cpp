@@ -139,7 +139,7 @@ TEST(AnalysisCli, AttributeSplitsTheLogitDifferenceByLayerAndHead) {
   EXPECT_NE(result.output.find("write logit-diff:A,B"), std::string::npos) << result.output;
 }
 
-TEST(AnalysisCli, LensAndToolDrawTheirResults) {
+TEST(AnalysisCli, LensToolAndPlotDrawTheirResults) {
   auto model_dir = (test::source_dir() / "assets/demo-model").string();
   auto dir = test::temp_dir("cli-lens-plot");
   auto result =
@@ -161,6 +161,18 @@ TEST(AnalysisCli, LensAndToolDrawTheirResults) {
   ASSERT_EQ(result.status, 0) << result.output;
   EXPECT_NE(result.output.find("wrote " + (dir / "tool.html").string()), std::string::npos) << result.output;
   EXPECT_FALSE(test::page_figures(dir / "tool.html").empty());
+  // The seeds' PlotSpec from the shell: TransformerLens' module name for the layer's attention.
+  result = run_cli("plot --model " + model_dir + " --input-ids 5,9,21,5,9 --type attention attention_view --key " +
+                   "blocks.1.attn --plot " + (dir / "plot.html").string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto drawn = test::page_figures(dir / "plot.html");
+  ASSERT_EQ(drawn.size(), 5u);  // four heads' patterns, then the view of all four
+  EXPECT_EQ(drawn[4]["type"], "attention_view");
+  EXPECT_EQ(drawn[4]["view"]["patterns"][1], drawn[1]["data"][0]["z"]);  // head 1: the same pattern in both
+  result =
+      run_cli("plot --model " + model_dir + " --input-ids 5,9 --type atention --plot " + (dir / "x.html").string());
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.output.find("did you mean 'attention'"), std::string::npos) << result.output;
   result = run_cli("lens --model " + model_dir + " --input-ids 5,9 --plot " + (dir / "lens.pdf").string());
   EXPECT_EQ(result.status, 1);
   EXPECT_NE(result.output.find("cannot tell how to draw figures into a '.pdf' file"), std::string::npos)

@@ -112,6 +112,11 @@ std::vector<Expected> every_plot_type() {
                                                   {.label = "1", .values = {-1, 0, 0.2, 0.3}}},
                                        .violin = false}},
                  {{"boxes", 2}}});
+  auto pattern =
+      torch::softmax(torch::randn({2, 5, 5}, seeded_generator(4)) + torch::full({5, 5}, -INFINITY).triu(1), -1);
+  all.push_back({{.title = "Attention view",
+                  .body = AttentionView{.tokens = tokens, .patterns = pattern, .head_labels = {"L0H0", "L0H1"}}},
+                 {{"tokens", 10}, {"head_buttons", 3}}});
   return all;
 }
 
@@ -164,6 +169,8 @@ nlohmann::json marks_of(const Figure& f) {
     marks = {{"lines", spec["series"].size()}, {"points", points}};
   } else if (f.type() == "distribution") {
     marks = {{"violins", spec["groups"].size()}, {"boxes", spec["groups"].size()}};
+  } else if (f.type() == "attention_view") {  // each token twice (attends to, attended by); a button per head + mean
+    marks = {{"tokens", 2 * spec["tokens"].size()}, {"head_buttons", spec["head_labels"].size() + 1}};
   }
   return marks;
 }
@@ -213,6 +220,14 @@ TEST(PlotsInBrowser, StaticSvgAndPngOfAHeatmapAndALinePlotHaveTheSizeAskedFor) {
     EXPECT_EQ(pixels.height, 400u) << png;
     EXPECT_GT(ink_fraction(pixels), 0.01) << png;
   }
+  // An attention view is interactive only: refused before any file is written.
+  auto error = test::arrakis_error_of([&] {
+    write_figures(dir / "view.png", {figures[0], expected.back().figure}, {});
+  });
+  EXPECT_NE(error.find("figure 'Attention view' is an attention view, which is interactive (HTML) only"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(std::filesystem::exists(dir / "view-1.png"));
   // One figure: exactly the file named.
   EXPECT_EQ(write_figures(dir / "one.png", {figures[0]}, {}), (std::vector<std::filesystem::path>{dir / "one.png"}));
 }

@@ -147,6 +147,9 @@ TEST(PlotSpec, EverySeedsPlotTypeDrawsItsDataFromOneForward) {
   }
   EXPECT_EQ(i, figures.size());
   EXPECT_EQ(by_type["attention"].size(), 4u);
+  ASSERT_EQ(by_type["attention_view"].size(), 1u);  // every head of the layer in one view
+  EXPECT_EQ(by_type["attention_view"][0]["patterns"].size(), 4u);
+  EXPECT_EQ(by_type["attention_view"][0]["patterns"][2], by_type["attention"][2]["values"]);
   EXPECT_EQ(by_type["qk_dot_product"].size(), 4u);
   EXPECT_TRUE(by_type["qk_dot_product"][0]["values"][0][1].is_null());  // a future key: masked, no value
   EXPECT_EQ(by_type["attention_stats"].size(), 4u);

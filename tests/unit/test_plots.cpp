@@ -67,6 +67,9 @@ TEST(FigureSpec, InconsistentBodiesAreErrorsNamingTheFigure) {
                 .find("figure 'patching <by> position & layer': 2 column labels for 3 "
                       "columns"),
             std::string::npos);
+  Figure view{.title = "view", .body = AttentionView{.tokens = {"a", "b"}, .patterns = torch::ones({1, 3, 3})}};
+  EXPECT_NE(test::arrakis_error_of([&] { view.to_json(); }).find("figure 'view': 2 tokens for 3 positions"),
+            std::string::npos);
   f = token_heatmap();
   std::get<Heatmap>(f.body).values = torch::zeros({2, 3, 1});
   EXPECT_NE(test::arrakis_error_of([&] { f.to_json(); }).find("must be a [rows, cols] tensor"), std::string::npos);

@@ -70,7 +70,15 @@ struct Distribution {
   bool violin = true;  // false: box plots
 };
 
-using FigureBody = std::variant<Heatmap, LinePlot, ScatterPlot, BarChart, Distribution>;
+/// All heads of a layer over a prompt, CircuitsVis-style (interactive HTML only): pick a head (or the mean over
+/// heads), hover a token to see where it attends (blue) and what attends to it (red).
+struct AttentionView {
+  std::vector<std::string> tokens;
+  torch::Tensor patterns;                // [heads, query, key], rows summing to 1
+  std::vector<std::string> head_labels;  // empty: 0, 1, ...
+};
+
+using FigureBody = std::variant<Heatmap, LinePlot, ScatterPlot, BarChart, Distribution, AttentionView>;
 
 /// Text placed on the figure at a data point (marks the strongest head, a layer of interest).
 struct Annotation {
@@ -84,7 +92,7 @@ struct Figure {
   std::string caption;  // a sentence under the figure: how to read it
   std::vector<Annotation> annotations;
 
-  /// "heatmap", "line", "scatter", "bar", "distribution".
+  /// "heatmap", "line", "scatter", "bar", "distribution", "attention_view".
   std::string type() const;
   /// The spec: {"type", "title", "caption", "annotations", and the body's fields}; tensors become nested lists,
   /// numbers are written at float precision, NaN as null. arrakis::Error naming the figure when the body is
