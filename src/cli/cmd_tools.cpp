@@ -100,7 +100,20 @@ CommandReport call_tool(const ToolArgs& args, const std::vector<std::string>& ex
   report.tensors = output.tensors;
   report.metadata = {{"tool", args.tool}, {"method", args.method}};
   report.print_text = [json = output.json] { fmt::print("{}\n", terminal_safe(json.dump(2))); };
-  if (args.output.plot) {
+  std::vector<std::string> token_labels;  // the first sequence's tokens, for the figures' axes
+  if (auto t = input.tensors.find("tokens"); t != input.tensors.end()) {
+    if (model.has_tokenizer()) {
+      token_labels = model.to_str_tokens(t->second[0]);
+    } else {
+      for (int64_t p = 0; p < t->second.size(1); ++p)
+        token_labels.push_back(std::to_string(t->second[0][p].item<int64_t>()));
+    }
+  }
+  if (args.output.plot && output.figures) {
+    // The result's own figures (ROME's grid, ...), with the prompt's tokens on their axes.
+    report.figures = output.figures(token_labels);
+    report.figure_title = fmt::format("arrakis tool {} {}", args.tool, args.method);
+  } else if (args.output.plot) {
     // Every 1-D (a line) and 2-D (a heatmap) tensor of the result; the others are in --out.
     std::vector<std::string> drawable;
     for (const auto& [name, t] : output.tensors)

@@ -62,6 +62,27 @@ ToolDescription CausalTool::describe() {
           {method<&CausalTool::trace_token_probability>(), method<&CausalTool::intervene_on_neuron>()}};
 }
 
+std::vector<Figure> CausalTrace::figures(const std::vector<std::string>& tokens) const {
+  std::vector<std::string> columns = tokens;
+  if (static_cast<int64_t>(columns.size()) != scores.size(1)) columns.clear();  // fall back to positions
+  for (int64_t p = subject_start; p < subject_end && p < static_cast<int64_t>(columns.size()); ++p)
+    columns[static_cast<std::size_t>(p)] += "*";
+  const auto kind_name = std::string(ArgumentType<TraceKind>::to_json(kind).get<std::string>());
+  const std::string what = kind == TraceKind::Resid ? "hidden state"
+                           : kind == TraceKind::Mlp ? "MLP output"
+                                                    : "attention output";
+  return {{.title = fmt::format("Causal trace ({}): restoring one {}", kind_name, what),
+           .body = Heatmap{.values = indirect_effect,
+                           .rows = {.title = "layer"},
+                           .cols = {.title = "token (* subject)", .labels = columns},
+                           .colour = ColourScale::diverging,
+                           .value_title = "indirect effect on p(target)"},
+           .caption = fmt::format("Probability of token {} when the clean {} at one layer and token is restored into "
+                                  "the run whose subject embeddings are corrupted (window {}), minus the corrupted "
+                                  "probability {:.4f}; clean {:.4f}. Meng et al. 2022 (ROME), Figure 1.",
+                                  target, what, window, corrupted_probability, clean_probability)}};
+}
+
 nlohmann::json CausalTrace::to_json() const {
   auto s = scores.contiguous();
   nlohmann::json grid = nlohmann::json::array();
@@ -158,6 +179,8 @@ CausalTrace CausalTool::trace_token_probability(const TraceTokenProbabilityArgs&
   if (ids.size(0) != 1)
     throw Error(fmt::format("{}: trace one prompt at a time (tokens hold a batch of {})", name, ids.size(0)));
   const int64_t length = ids.size(1);
+  if (args.kind == TraceKind::Mlp && !c.has_mlp())
+    throw Error(fmt::format("{}: kind mlp: {} has no MLPs (attention-only); trace resid or attn", name, c.model_name));
   if (args.subject.size() != 2)
     throw Error(fmt::format("{}: subject is two positions, start and end ([start, end)), not {} values", name,
                             args.subject.size()));

@@ -161,6 +161,21 @@ TEST(AnalysisCli, LensToolAndPlotDrawTheirResults) {
   ASSERT_EQ(result.status, 0) << result.output;
   EXPECT_NE(result.output.find("wrote " + (dir / "tool.html").string()), std::string::npos) << result.output;
   EXPECT_FALSE(test::page_figures(dir / "tool.html").empty());
+  // A result that knows its figure: ROME's grid, layers x tokens with the subject marked (the json backend: specs).
+  result = run_cli("tool causal trace_token_probability --model " + model_dir +
+                   " --input-ids 5,9,21,33,5,9,21 --target 33 --subject 1,3 --kind mlp --samples 2");
+  EXPECT_EQ(result.status, 1);  // the embedded demo model is attention-only
+  EXPECT_NE(result.output.find("kind mlp: arrakis-induction-2l has no MLPs"), std::string::npos) << result.output;
+  result = run_cli("tool causal trace_token_probability --model " + model_dir +
+                   " --input-ids 5,9,21,33,5,9,21 --target 33 --subject 1,3 --kind resid --samples 2 --plot " +
+                   (dir / "rome.json").string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  auto rome = test::read_json(dir / "rome.json")["figures"];
+  ASSERT_EQ(rome.size(), 1u);
+  EXPECT_EQ(rome[0]["cols"]["labels"], nlohmann::json::parse(R"(["5", "9*", "21*", "33", "5", "9", "21"])"));
+  EXPECT_EQ(rome[0]["values"].size(), 2u);  // layers
+  EXPECT_EQ(rome[0]["colour"], "diverging");
+
   // The seeds' PlotSpec from the shell: TransformerLens' module name for the layer's attention.
   result = run_cli("plot --model " + model_dir + " --input-ids 5,9,21,5,9 --type attention attention_view --key " +
                    "blocks.1.attn --plot " + (dir / "plot.html").string());

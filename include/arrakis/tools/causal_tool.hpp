@@ -61,6 +61,8 @@ struct CausalTrace {
   torch::Tensor noise;               // [samples, subject length, d_model]: the noise used
   nlohmann::json to_json() const;
   NamedTensors tensors() const { return {{"scores", scores}, {"indirect_effect", indirect_effect}, {"noise", noise}}; }
+  /// ROME's grid: the indirect effect per layer (rows) and token (columns), the subject's tokens marked.
+  std::vector<Figure> figures(const std::vector<std::string>& tokens) const;
 };
 
 struct InterveneOnNeuronArgs {

@@ -31,6 +31,7 @@
 
 #include "arrakis/error.hpp"
 #include "arrakis/io/safetensors.hpp"
+#include "arrakis/plots/figure.hpp"
 #include "arrakis/tools/tool_arguments.hpp"
 
 namespace arrakis {
@@ -73,6 +74,13 @@ concept ToolResult = requires(const R& r) {
   { r.tensors() } -> std::convertible_to<NamedTensors>;
 };
 
+/// A result that knows how it is drawn (a figure spec is data: docs/plots.md): figures(tokens), the prompt's token
+/// strings for the axes.
+template <class R>
+concept ToolResultWithFigures = ToolResult<R> && requires(const R& r, const std::vector<std::string>& tokens) {
+  { r.figures(tokens) } -> std::convertible_to<std::vector<Figure>>;
+};
+
 /// The arguments as the experiment log records them: {name: value} in declaration order.
 template <ToolArguments Args>
 nlohmann::json arguments_json(const Args& args) {
@@ -92,6 +100,9 @@ struct ToolArgumentInfo {
 struct ToolOutput {
   nlohmann::json json;
   NamedTensors tensors;
+  /// The result drawn as its analysis is usually drawn, given the prompt's token strings (empty when the result
+  /// declares no figures of its own: then its 1-D and 2-D tensors are drawn as they are).
+  std::function<std::vector<Figure>(const std::vector<std::string>& tokens)> figures;
 };
 
 /// A call's arguments as the shell gives them: text by argument name, and tensors (the tokens) by name.
@@ -161,7 +172,10 @@ ToolMethodInfo method() {
     auto* tool = dynamic_cast<Tool*>(&base);
     if (!tool) throw Error(fmt::format("{}: the tool is not a {}", Args::method, typeid(Tool).name()));
     Result result = (tool->*Fn)(args);
-    return {result.to_json(), result.tensors()};
+    ToolOutput output{result.to_json(), result.tensors(), {}};
+    if constexpr (ToolResultWithFigures<Result>)
+      output.figures = [result](const std::vector<std::string>& tokens) { return result.figures(tokens); };
+    return output;
   };
   return info;
 }
