@@ -93,8 +93,28 @@ CommandReport attribute(const AttributeArgs& args) {
                                  .colour = ColourScale::diverging,
                                  .value_title = quantity},
                  .caption = "Each head's direct contribution (red raises the metric, blue lowers it)."};
+  // The residual stream accumulated component by component, read along the same direction: TransformerLens'
+  // accumulated_resid(apply_ln=True) + logit_attrs, one point per component instead of per layer; the bias last.
+  std::vector<double> accumulated;
+  std::vector<std::string> prefixes;
+  double running = 0;
+  for (std::size_t i = 0; i < dla.component_labels.size(); ++i) {
+    running += component_means.data_ptr<double>()[i];
+    accumulated.push_back(running);
+    prefixes.push_back("+ " + dla.component_labels[i]);
+  }
+  accumulated.push_back(running + bias);
+  prefixes.push_back("+ bias");
+  Figure accumulated_line{
+      .title = fmt::format("The {} of the accumulated residual stream", quantity),
+      .body = LinePlot{.x = {.title = "residual stream after", .labels = prefixes},
+                       .y = {.title = units},
+                       .series = {{.name = "mean over prompts", .y = accumulated}}},
+      .caption = fmt::format("The running sum of the components' direct attributions: where in the forward the {} "
+                             "appears. It ends at the {} ({:.4g}).",
+                             quantity, quantity, total)};
   report.figure_title = fmt::format("{}: direct logit attribution", c.model_name);
-  report.figures = {by_component, by_head};
+  report.figures = {by_component, accumulated_line, by_head};
 
   report.json = {{"metric", args.metric},
                  {"kind", std::string(to_string(metric.kind))},

@@ -122,12 +122,15 @@ TEST(AnalysisCli, AttributeSplitsTheLogitDifferenceByLayerAndHead) {
   ASSERT_EQ(json["heads"][0].size(), 4u);
   EXPECT_EQ(json["top_neurons"].size(), 3u);
   auto figures = test::page_figures(dir / "dla.html");
-  ASSERT_EQ(figures.size(), 2u);
+  ASSERT_EQ(figures.size(), 3u);
   EXPECT_EQ(figures[0]["type"], "bar");  // one bar per component, labelled
   EXPECT_EQ(figures[0]["data"][0]["y"].size(), json["components"].size());
   EXPECT_EQ(figures[0]["layout"]["xaxis"]["ticktext"][0], "embed");
-  EXPECT_EQ(figures[1]["type"], "heatmap");  // layer x head, centred on 0
-  EXPECT_EQ(figures[1]["data"][0]["zmid"], 0);
+  EXPECT_EQ(figures[1]["type"], "line");  // the accumulated residual stream, ending at the total
+  EXPECT_EQ(figures[1]["data"][0]["y"].size(), json["components"].size() + 1);
+  EXPECT_NEAR(figures[1]["data"][0]["y"].back().get<double>(), json["total"].get<double>(), 1e-4);
+  EXPECT_EQ(figures[2]["type"], "heatmap");  // layer x head, centred on 0
+  EXPECT_EQ(figures[2]["data"][0]["zmid"], 0);
 
   result = run_cli("attribute --model " + model_dir.string() + " --input-ids 1,2,3 --metric loss");
   EXPECT_EQ(result.status, 1);
