@@ -128,7 +128,7 @@ std::vector<Figure> head_grids(HookedTransformer& model, const PlotSpec& spec, c
                          .cols = {.title = "key token", .labels = labels},
                          .colour = scores ? ColourScale::diverging : ColourScale::sequential,
                          .value_title = scores ? "score (before softmax)" : "attention"},
-         .caption = scores ? "q·k / sqrt(d_head) before the softmax; masked keys are empty."
+         .caption = scores ? "q·k / attn_scale (usually sqrt(d_head)) before the softmax; masked keys are empty."
                            : "Row: the query token; each row sums to 1 over the keys it can see."});
   }
   return figures;
