@@ -17,6 +17,7 @@ packages=(
   libdnnl-dev                            # oneDNN: the attention's small batched matmuls (LibTorch links it too)
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium                               # static figures (svg, png) and the browser test (docs/plots.md)
+  fonts-dejavu-core                      # text in those figures (a machine without fonts draws none)
   libpng-dev                             # the browser test reads its screenshots
   clang libclang-rt-14-dev               # the fuzz targets (libFuzzer, ASan, UBSan): scripts/fuzz.sh
   python3                                # scripts/fuzz.sh cuts seed files out of zips and JSON

@@ -12,7 +12,6 @@
 #include "arrakis/util/closest_names.hpp"
 #include "plots/headless_chromium.hpp"
 #include "plots/html_page.hpp"
-#include "plots/plotly_library.hpp"
 #include "util/write_file.hpp"
 
 namespace arrakis {
@@ -169,18 +168,25 @@ std::vector<std::string> plot_backend_names() {
   return names;
 }
 
-const PlotBackend& plot_backend(std::string_view name) {
+namespace {
+
+// Shared ownership: a backend replaced by register_plot_backend meanwhile stays alive while it draws.
+std::shared_ptr<const PlotBackend> find_backend(std::string_view name) {
   {
     std::lock_guard lock(backend_registry().mutex);
     if (auto it = backend_registry().backends.find(std::string(name)); it != backend_registry().backends.end())
-      return *it->second;
+      return it->second;
   }
   throw Error(fmt::format("no plot backend '{}' (backends: {})", name, quoted_list(plot_backend_names())));
 }
 
+}  // namespace
+
+const PlotBackend& plot_backend(std::string_view name) { return *find_backend(name); }
+
 std::vector<std::filesystem::path> write_figures(const std::filesystem::path& file, const std::vector<Figure>& figures,
                                                  const PlotOptions& options, std::string_view backend) {
-  if (!backend.empty()) return plot_backend(backend).write(file, figures, options);
+  if (!backend.empty()) return find_backend(backend)->write(file, figures, options);
   const auto extension = file.extension().string();
   std::vector<std::string> known;
   std::shared_ptr<const PlotBackend> chosen;
@@ -200,7 +206,5 @@ std::vector<std::filesystem::path> write_figures(const std::filesystem::path& fi
 std::string figures_html(const std::vector<Figure>& figures, const PlotOptions& options) {
   return html_page(figures, options.page_title);
 }
-
-std::string plotly_version() { return std::string(plotly_package()) + " (MIT licence)"; }
 
 }  // namespace arrakis

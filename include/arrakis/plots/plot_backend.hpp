@@ -50,7 +50,4 @@ std::vector<std::filesystem::path> write_figures(const std::filesystem::path& fi
 /// The HTML page of the html backend, as text (deterministic: the same figures give the same bytes).
 std::string figures_html(const std::vector<Figure>& figures, const PlotOptions& options);
 
-/// Plotly.js as inlined into pages: its package and version ("plotly.js-cartesian-dist-min 4.1.1", MIT licence).
-std::string plotly_version();
-
 }  // namespace arrakis
