@@ -14,13 +14,10 @@
 #include "arrakis/util/seeded_generator.hpp"
 #include "benchmarks/child_process.hpp"
 #include "benchmarks/gpt2_shaped_config.hpp"
+#include "util/seconds_since.hpp"
 
 namespace arrakis {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

@@ -10,13 +10,10 @@
 #include "arrakis/runtime/blas_kernel_choice.hpp"
 #include "arrakis/util/seeded_generator.hpp"
 #include "benchmarks/gpt2_shaped_config.hpp"
+#include "util/seconds_since.hpp"
 
 namespace arrakis {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 PatchingSweepTiming time_sweep(HookedTransformer& model, const PatchingRuns& runs, const Metric& metric,
                                ActivationPatchingOptions options, const std::function<void(const std::string&)>& say,

@@ -12,13 +12,10 @@
 #include <sstream>
 
 #include "arrakis/runtime/blas_kernel_choice.hpp"
+#include "util/seconds_since.hpp"
 
 namespace arrakis {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 class OpenBlasProbe final : public BlasKernelProbe {
  public:
