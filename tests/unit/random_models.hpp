@@ -53,6 +53,12 @@ inline HookedAutoModel random_model(const std::string& family, uint64_t seed = 0
   return HookedAutoModel(random_model_config(family, seed));
 }
 
+/// Seeded random token ids [batch, length] over the model's vocabulary.
+inline torch::Tensor random_tokens(const HookedTransformer& model, int64_t batch, int64_t length, uint64_t seed) {
+  auto generator = seeded_generator(seed);
+  return torch::randint(0, model.config().d_vocab, {batch, length}, generator, torch::kLong);
+}
+
 /// The family's random model saved as a checkpoint folder (TransformerLens format), for tests of the command line.
 inline std::filesystem::path saved_random_model(const std::string& family, uint64_t seed = 0) {
   auto dir = temp_dir("random-model-" + family + "-" + std::to_string(seed));

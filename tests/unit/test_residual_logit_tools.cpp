@@ -16,10 +16,7 @@
 namespace arrakis {
 namespace {
 
-torch::Tensor random_tokens(const HookedTransformer& model, int64_t batch, int64_t length, uint64_t seed) {
-  auto generator = seeded_generator(seed);
-  return torch::randint(0, model.config().d_vocab, {batch, length}, generator, torch::kLong);
-}
+using test::random_tokens;
 
 class ResidualToolsFamily : public testing::TestWithParam<std::string> {};
 

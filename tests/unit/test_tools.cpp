@@ -19,12 +19,9 @@
 namespace arrakis {
 namespace {
 
-using torch::indexing::Slice;
+using test::random_tokens;
 
-torch::Tensor random_tokens(const HookedTransformer& model, int64_t batch, int64_t length, uint64_t seed) {
-  auto generator = seeded_generator(seed);
-  return torch::randint(0, model.config().d_vocab, {batch, length}, generator, torch::kLong);
-}
+using torch::indexing::Slice;
 
 class ToolsFamily : public testing::TestWithParam<std::string> {};
 
