@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <numbers>
 
-#include "arrakis/experiments/hypothesis_tests.hpp"
+#include "arrakis/analysis/hypothesis_tests.hpp"
 #include "test_support.hpp"
 
 namespace arrakis {

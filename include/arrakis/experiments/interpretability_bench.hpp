@@ -28,11 +28,11 @@
 #include <utility>
 #include <vector>
 
+#include "arrakis/analysis/hypothesis_tests.hpp"
 #include "arrakis/experiments/builtin_tools.hpp"
 #include "arrakis/experiments/experiment_results.hpp"
 #include "arrakis/experiments/experiment_source.hpp"
 #include "arrakis/experiments/experiment_store.hpp"
-#include "arrakis/experiments/hypothesis_tests.hpp"
 #include "arrakis/experiments/model_profiler.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
 #include "arrakis/plots/plot_backend.hpp"

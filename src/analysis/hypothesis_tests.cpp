@@ -1,4 +1,4 @@
-#include "arrakis/experiments/hypothesis_tests.hpp"
+#include "arrakis/analysis/hypothesis_tests.hpp"
 
 #include <fmt/format.h>
 
