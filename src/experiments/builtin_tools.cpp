@@ -33,6 +33,11 @@ void register_builtin_tools(ToolRegistry& tools) {
   tools.add<ResidualTool>("residual");
   tools.add<DecomposerTool>("decomposer");
   tools.add<LogitTool>("logit");
+  tools.add<SparsityTool>("sparsity");
+  tools.add<SuperpositionTool>("superposition");
+  tools.add<KnowledgeTool>("knowledge");
+  tools.add<KnowledgeTool>("k_prober");  // the seeds' second key for the same tool
+  tools.add<KgExtractorTool>("kg_extractor");
 }
 
 }  // namespace arrakis

@@ -50,4 +50,25 @@ std::vector<double> to_doubles(const torch::Tensor& t) {
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
 
+ActivationDataset activation_data(HookedTransformer& model, const std::optional<torch::Tensor>& tokens,
+                                  const std::string& dataset, const std::string& hook, std::string_view method) {
+  if (tokens && !dataset.empty()) throw Error(fmt::format("{}: give tokens or dataset, not both", method));
+  if (!dataset.empty()) {
+    auto data = ActivationDataset::open(dataset);
+    if (!hook.empty() && hook != data.hook())
+      throw Error(
+          fmt::format("{}: argument hook is {}, but the dataset {} holds {}", method, hook, dataset, data.hook()));
+    return data;
+  }
+  if (!tokens)
+    throw Error(fmt::format("{}: give tokens (--prompt / --input-ids) or dataset (a folder of activations)", method));
+  if (hook.empty()) throw Error(fmt::format("{}: argument hook is required with tokens", method));
+  const auto ids = batch_of_tokens(*tokens, method);
+  return collect_activations(model, {.hook = hook,
+                                     .tokens = TokenSource::tensor(ids),
+                                     .n_tokens = ids.numel(),
+                                     .context_length = ids.size(1),
+                                     .memory_budget = int64_t{4} << 30});
+}
+
 }  // namespace arrakis::tool_inputs

@@ -2,9 +2,12 @@
 // Checks every seed tool makes of its inputs, with errors naming the method and the argument.
 #include <torch/types.h>
 
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "arrakis/analysis/activation_dataset.hpp"
 #include "arrakis/model/head.hpp"
 #include "arrakis/model/hooked_transformer.hpp"
 
@@ -23,6 +26,12 @@ void check_head(const ModelConfig& config, const Head& head, std::string_view me
 
 /// arrakis::Error unless `token` is a token of the model's output vocabulary.
 void check_token(const HookedTransformer& model, int64_t token, std::string_view method, std::string_view argument);
+/// The activations a representation method reads: a stored dataset (`dataset`, a folder `arrakis activations collect`
+/// wrote; its hook must be `hook` when both are given) or the hook point's activations on `tokens` (every position of
+/// every sequence, collected in memory). arrakis::Error naming the method when neither or both are given.
+ActivationDataset activation_data(HookedTransformer& model, const std::optional<torch::Tensor>& tokens,
+                                  const std::string& dataset, const std::string& hook, std::string_view method);
+
 /// A tensor's values, flattened, as float64 (for results' JSON).
 std::vector<double> to_doubles(const torch::Tensor& t);
 
