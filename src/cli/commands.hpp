@@ -20,5 +20,7 @@ void register_doctor(CLI::App& app);
 void register_hooks(CLI::App& app);
 void register_tools(CLI::App& app);  // `tools` and `tool`
 void register_plot(CLI::App& app);
+void register_activations(CLI::App& app);  // `activations collect`
+void register_sae(CLI::App& app);          // `sae train|eval|features`
 
 }  // namespace arrakis::cli

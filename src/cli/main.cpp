@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   arrakis::cli::register_hooks(app);
   arrakis::cli::register_tools(app);
   arrakis::cli::register_plot(app);
+  arrakis::cli::register_activations(app);
+  arrakis::cli::register_sae(app);
 
   try {
     app.parse(argc, argv);
