@@ -1,5 +1,6 @@
 // arrakis bench forward: forward / run_with_cache throughput against sgemm of the same shapes (same run);
-// arrakis bench load: resident memory while loading a checkpoint; `bench patching` lives in cmd_bench_patching.cpp.
+// arrakis bench load: resident memory while loading a checkpoint; arrakis bench sae: SAE training throughput against
+// sgemm of its encoder shape; `bench patching` lives in cmd_bench_patching.cpp.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 
 #include "arrakis/benchmarks/forward_benchmark.hpp"
 #include "arrakis/benchmarks/load_benchmark.hpp"
+#include "arrakis/benchmarks/sae_benchmark.hpp"
 #include "cli/command_output.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
@@ -20,6 +22,26 @@ void register_bench(CLI::App& app) {
                                    "in the same run)");
   bench->require_subcommand(1);
   register_bench_patching(*bench);
+  auto sae = std::make_shared<SaeBenchmarkOptions>();
+  auto sae_json = std::make_shared<bool>(false);
+  auto sae_architecture = std::make_shared<std::string>("topk");
+  auto* sae_cmd = bench->add_subcommand("sae",
+                                        "Sparse-autoencoder training throughput against float32 sgemm of its encoder "
+                                        "shape (same run)");
+  sae_cmd->add_flag("--json", *sae_json, "Print one JSON object");
+  sae_cmd->add_option("--d-in", sae->d_in, "Activation width")->capture_default_str();
+  sae_cmd->add_option("--d-sae", sae->d_sae, "Features")->capture_default_str();
+  sae_cmd->add_option("--batch", sae->batch, "Rows per step")->capture_default_str();
+  sae_cmd->add_option("--steps", sae->steps, "Timed steps per round")->capture_default_str();
+  sae_cmd->add_option("--repeats", sae->repeats, "Rounds")->check(integer_in(1, 1000))->capture_default_str();
+  sae_cmd->add_option("--architecture", *sae_architecture, "relu, topk or jumprelu")->capture_default_str();
+  sae_cmd->add_option("--k", sae->k, "TopK: features per row")->capture_default_str();
+  sae_cmd->callback([sae, sae_json, sae_architecture] {
+    sae->architecture = parse_sae_architecture(*sae_architecture);
+    sae->progress = [](const std::string& line) { std::cerr << "bench: " << line << std::endl; };
+    auto result = run_sae_benchmark(*sae);
+    emit(report_of(result.to_json(), result.to_table()), {.json = *sae_json});
+  });
   auto options = std::make_shared<ForwardBenchmarkOptions>();
   auto json = std::make_shared<bool>(false);
   auto dtype = std::make_shared<std::string>("float32");
