@@ -44,7 +44,7 @@ double dictionary_recovery(const torch::Tensor& dictionary, const SparseAutoenco
 }
 
 // 256 features in 64 dimensions, each active on 2% of rows (~5 per row); an SAE twice as wide. Learning rate 1e-2 (the
-// default 3e-3 needs ~3x the steps here); the sparsity coefficients are each architecture's for this data.
+// default 3e-3 needs several times the steps here); the sparsity coefficients are each architecture's for this data.
 double train_on_planted(SaeArchitecture architecture, double* explained_variance) {
   const auto planted = planted_dictionary(256, 64, 0.02, 32768, 7);
   const auto data = activations_in_memory("synthetic", planted.rows);
@@ -53,7 +53,7 @@ double train_on_planted(SaeArchitecture architecture, double* explained_variance
                                                 .k = 8,
                                                 .l1_coefficient = 2.0,
                                                 .l0_coefficient = 0.5,
-                                                .steps = 1500,
+                                                .steps = 800,
                                                 .batch_size = 1024,
                                                 .learning_rate = 1e-2,
                                                 .seed = 3});
@@ -71,7 +71,7 @@ TEST(SparseAutoencoder, TopKRecoversAPlantedDictionary) {
   EXPECT_GE(ev, 0.8);
 }
 
-// Measured: TopK 0.996, ReLU + L1 0.996, JumpReLU 0.987 (docs/representations.md); the same floor for each.
+// Measured: TopK 0.996, ReLU + L1 0.972, JumpReLU 0.948 (docs/representations.md); the same floor for each.
 TEST(SparseAutoencoder, ReluWithL1RecoversAPlantedDictionary) {
   EXPECT_GE(train_on_planted(SaeArchitecture::ReLU, nullptr), 0.9);
 }
