@@ -18,6 +18,13 @@ namespace arrakis::cli {
 
 namespace {
 
+// A context on one line of the listing: its line breaks shown as \n.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return out;
+}
+
 std::string evaluation_text(const SaeEvaluation& e) {
   std::string out = fmt::format(
       "{} tokens of {}: explained variance {:.4f}, MSE {:.5g}, mean L0 {:.2f}, dead features {}, dense features {}\n",
@@ -106,7 +113,7 @@ CommandReport features(const FeaturesArgs& args) {
     for (const auto& u : units) {
       fmt::print("feature {} (entropy {:.3f}):\n", u.unit, u.entropy);
       for (std::size_t i = 0; i < std::min<std::size_t>(u.top.size(), 5); ++i)
-        fmt::print("  {:9.4f}  {}\n", u.top[i].activation, terminal_safe(u.top[i].context));
+        fmt::print("  {:9.4f}  {}\n", u.top[i].activation, terminal_safe(one_line(u.top[i].context)));
     }
   };
   return report;
