@@ -156,14 +156,7 @@ PolysemanticScores KnowledgeTool::polysemantic_score(const PolysemanticScoreArgs
   check_layer(c, args.layer, name);
   if (!c.has_mlp()) throw Error(fmt::format("{}: {} has no MLP neurons", name, c.model_name));
   if (args.k_neighbors < 2) throw Error(fmt::format("{}: k_neighbors {} is below 2", name, args.k_neighbors));
-  if (args.tokens && !args.dataset.empty()) throw Error(fmt::format("{}: give tokens or dataset, not both", name));
-  torch::Tensor tokens;
-  if (args.tokens)
-    tokens = batch_of_tokens(*args.tokens, name);
-  else if (!args.dataset.empty())
-    tokens = ActivationDataset::open(args.dataset).tokens();
-  else
-    throw Error(fmt::format("{}: give tokens (--prompt / --input-ids) or dataset", name));
+  const auto tokens = tokens_or_dataset_tokens(args.tokens, args.dataset, name);
   const int layer = static_cast<int>(args.layer);
   // The residual stream the MLP reads: resid_mid, or resid_pre when attention and MLP run in parallel.
   const std::string residual = c.parallel_attn_mlp ? hooks::resid_pre(layer) : hooks::resid_mid(layer);

@@ -65,14 +65,7 @@ PrunedNetwork SparsityTool::prune_network(const PruneNetwork& args) {
   if (args.metric != "loss")
     throw Error(
         fmt::format("{}: metric '{}' is not supported (loss: mean next-token cross-entropy)", name, args.metric));
-  if (args.tokens && !args.dataset.empty()) throw Error(fmt::format("{}: give tokens or dataset, not both", name));
-  torch::Tensor tokens;
-  if (args.tokens)
-    tokens = batch_of_tokens(*args.tokens, name);
-  else if (!args.dataset.empty())
-    tokens = ActivationDataset::open(args.dataset).tokens();
-  else
-    throw Error(fmt::format("{}: give tokens (--prompt / --input-ids) or dataset", name));
+  const auto tokens = tokens_or_dataset_tokens(args.tokens, args.dataset, name);
   return arrakis::prune_network(model(), tokens, {.threshold = args.threshold});
 }
 

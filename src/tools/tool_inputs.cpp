@@ -71,4 +71,12 @@ ActivationDataset activation_data(HookedTransformer& model, const std::optional<
                                      .memory_budget = int64_t{4} << 30});
 }
 
+torch::Tensor tokens_or_dataset_tokens(const std::optional<torch::Tensor>& tokens, const std::string& dataset,
+                                       std::string_view method) {
+  if (tokens && !dataset.empty()) throw Error(fmt::format("{}: give tokens or dataset, not both", method));
+  if (tokens) return batch_of_tokens(*tokens, method);
+  if (!dataset.empty()) return ActivationDataset::open(dataset).tokens();
+  throw Error(fmt::format("{}: give tokens (--prompt / --input-ids) or dataset", method));
+}
+
 }  // namespace arrakis::tool_inputs

@@ -32,6 +32,11 @@ void check_token(const HookedTransformer& model, int64_t token, std::string_view
 ActivationDataset activation_data(HookedTransformer& model, const std::optional<torch::Tensor>& tokens,
                                   const std::string& dataset, const std::string& hook, std::string_view method);
 
+/// The token contexts a method runs the model on: `tokens`, or the tokens a stored activation dataset was collected on;
+/// arrakis::Error naming the method when neither or both are given.
+torch::Tensor tokens_or_dataset_tokens(const std::optional<torch::Tensor>& tokens, const std::string& dataset,
+                                       std::string_view method);
+
 /// A tensor's values, flattened, as float64 (for results' JSON).
 std::vector<double> to_doubles(const torch::Tensor& t);
 
