@@ -117,6 +117,23 @@ TEST(Tokenizer, BpeByteFallbackSpellsUnknownCharactersAsBytes) {
   fs::remove_all(dir);
 }
 
+TEST(Tokenizer, WordLevelWithoutItsUnknownTokenEncodesKnownWordsAndNamesAnUnknownOne) {
+  // Hugging Face's default unknown token is "<unk>"; absent from the vocabulary, only unknown words fail.
+  const json model = {{"type", "WordLevel"}, {"vocab", {{"Mary", 0}, {"John", 1}}}};
+  const fs::path dir = write_small_tokenizer_json("tokenizer-word-level", model);
+  const auto tokenizer = arrakis::load_tokenizer(dir);
+  EXPECT_EQ(tokenizer->encode("John"), (Ids{1}));
+  EXPECT_EQ(tokenizer->decode(Ids{0, 1}), "Mary John");  // no decoder: tokens joined by spaces
+  try {
+    tokenizer->encode("Alice");
+    ADD_FAILURE() << "an unknown word encoded";
+  } catch (const arrakis::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"Alice\""), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("<unk>"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
 // ---- errors name what is at fault ------------------------------------------------------------------------------
 
 TEST(Tokenizer, MalformedFilesNameTheFile) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "tokenizer/models/bpe_model.hpp"
+#include "tokenizer/models/word_level_model.hpp"
 
 namespace arrakis::tok {
 
@@ -62,8 +63,12 @@ std::unique_ptr<Model> make_model(const Json& spec, const JsonPlace& place) {
   // Hugging Face writes "type"; files from before it did are recognised by their fields.
   std::string type = get_string(spec, "type", place).value_or(spec.contains("merges") ? "BPE" : "");
   if (type == "BPE") return bpe_from_json(spec, place);
+  if (type == "WordLevel")  // Hugging Face's default unknown token for WordLevel is "<unk>"
+    return std::make_unique<WordLevelModel>(vocabulary_from_json(require(spec, "vocab", place), place / "vocab"),
+                                            get_string(spec, "unk_token", place).value_or("<unk>"));
   (place / "type")
-      .fail(fmt::format("model type \"{}\" is not supported (supported: BPE)", type.empty() ? "(none)" : type));
+      .fail(fmt::format("model type \"{}\" is not supported (supported: BPE, WordLevel)",
+                        type.empty() ? "(none)" : type));
 }
 
 }  // namespace arrakis::tok

@@ -1,6 +1,6 @@
 #pragma once
 // The tokenization model: turns one pre-tokenized piece ("word") into token ids, and owns the vocabulary.
-// Hugging Face's Model component; BPE now, others (Unigram, SentencePiece score-based BPE, ...) beside it later.
+// Hugging Face's Model component: BPE and WordLevel (SentencePiece models load through libsentencepiece).
 #include <cstdint>
 #include <memory>
 #include <optional>

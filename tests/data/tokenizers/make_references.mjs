@@ -308,6 +308,32 @@ const variants = [
     texts: COMMON,
   },
   {
+    // The word-level model the IOI demo model's tokenizer.json uses: whole words from a fixed vocabulary, anything
+    // else [UNK]; no decoder, so decoding joins tokens with spaces.
+    name: "word_level",
+    family: "component: WordLevel model with [UNK], Whitespace pre-tokenizer, no decoder",
+    base: packageDir("gpt2"),
+    overrides: () => ({
+      normalizer: null,
+      pre_tokenizer: { type: "Whitespace" },
+      post_processor: null,
+      decoder: null,
+      added_tokens: [
+        { id: 1, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false, normalized: false,
+          special: true },
+      ],
+      model: {
+        type: "WordLevel",
+        unk_token: "[UNK]",
+        vocab: Object.fromEntries(
+          ["[UNK]", "<|endoftext|>", "When", "Mary", "and", "John", "went", "to", "the", "store", ",", "gave", "a",
+           "drink", "Hello", "world", "!", ".", "'", "s", "caf\u00e9", "1", "2", "3", "?"].map((w, i) => [w, i])),
+      },
+    }),
+    texts: [...COMMON, "When Mary and John went to the store, John gave a drink to Mary.",
+            "<|endoftext|>Mary<|endoftext|>", "Mary's café: 123 words? unknown WORDS"],
+  },
+  {
     name: "nfkc_lowercase_strip",
     family: "component: NFKC, Lowercase, Strip, regex Replace normalizers; Strip decoder at both ends",
     base: packageDir("gpt2"),
