@@ -22,5 +22,6 @@ void register_tools(CLI::App& app);  // `tools` and `tool`
 void register_plot(CLI::App& app);
 void register_activations(CLI::App& app);  // `activations collect`
 void register_sae(CLI::App& app);          // `sae train|eval|features`
+void register_prompts(CLI::App& app);      // `prompts ioi`
 
 }  // namespace arrakis::cli

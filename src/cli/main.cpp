@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   arrakis::cli::register_plot(app);
   arrakis::cli::register_activations(app);
   arrakis::cli::register_sae(app);
+  arrakis::cli::register_prompts(app);
 
   try {
     app.parse(argc, argv);
