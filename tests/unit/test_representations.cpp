@@ -157,8 +157,9 @@ TEST(SparseAutoencoder, SplicedIntoAModelItsHookPointsCacheAndItsOutputReplacesT
   auto sae = std::make_shared<const SparseAutoencoder>(
       train_sparse_autoencoder(data, {.d_sae = 128, .k = 8, .steps = 30, .batch_size = 24}).sae);
   const auto names = SaeHookNames::of(hook);
-  EXPECT_NE(arrakis_error_of([&] { model.add_hook(names.acts_post, [](const torch::Tensor&) {}); }).find("unknown"),
-            std::string::npos);  // no SAE spliced yet
+  EXPECT_NE(
+      arrakis_error_of([&] { (void)model.add_hook(names.acts_post, [](const torch::Tensor&) {}); }).find("unknown"),
+      std::string::npos);  // no SAE spliced yet
   torch::Tensor spliced_logits;
   {
     auto splice = splice_sae(model, sae);
@@ -177,8 +178,9 @@ TEST(SparseAutoencoder, SplicedIntoAModelItsHookPointsCacheAndItsOutputReplacesT
   EXPECT_GT(test::max_abs_diff(spliced_logits, clean_logits), 1e-4);
   // Removed: the model is its clean self and the SAE's points are off again.
   EXPECT_TRUE(torch::equal(model.forward(tokens), clean_logits));
-  EXPECT_NE(arrakis_error_of([&] { model.add_hook(names.acts_post, [](const torch::Tensor&) {}); }).find("not enabled"),
-            std::string::npos);
+  EXPECT_NE(
+      arrakis_error_of([&] { (void)model.add_hook(names.acts_post, [](const torch::Tensor&) {}); }).find("not enabled"),
+      std::string::npos);
   {
     // With the error term the output is the clean one until a feature is changed; zeroing every feature leaves
     // b_dec + the error.
