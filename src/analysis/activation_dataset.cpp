@@ -47,6 +47,31 @@ void prepare_dataset_folder(const std::filesystem::path& dir) {
 
 std::string shard_file_name(std::size_t i) { return fmt::format("shard_{:05d}.safetensors", i); }
 
+// What open() reads beside the shards: dataset.json and tokens.safetensors.
+struct DatasetIndex {
+  std::string model, hook;
+  int64_t d = 0, rows = 0;
+  torch::Dtype dtype = torch::kFloat32;
+  torch::Tensor tokens;  // [n_sequences, context_length]
+  std::string source;    // the token source, in words (empty: not recorded)
+  nlohmann::json shards;
+};
+
+void write_dataset_index(const std::filesystem::path& dir, const DatasetIndex& index) {
+  save_safetensors(dir / "tokens.safetensors", {{"tokens", index.tokens}});
+  nlohmann::json meta = {{"format", kDatasetFormat},
+                         {"version", kDatasetVersion},
+                         {"model", index.model},
+                         {"hook", index.hook},
+                         {"d", index.d},
+                         {"rows", index.rows},
+                         {"context_length", index.tokens.size(1)},
+                         {"dtype", dataset_dtype_name(index.dtype)},
+                         {"shards", index.shards}};
+  if (!index.source.empty()) meta["tokens"] = index.source;
+  write_file_atomically(dir / "dataset.json", meta.dump(2) + "\n");
+}
+
 // Tokens from a safetensors file: its "tokens" or "input_ids" tensor, or its only tensor, of an integer dtype.
 torch::Tensor tokens_from_file(const std::filesystem::path& path) {
   auto file = SafetensorsFile::open(path);
@@ -322,20 +347,16 @@ ActivationDataset collect_activations(HookedTransformer& model, const Activation
   flush(true);
   if (options.out) {
     data.directory_ = *options.out;
-    save_safetensors(*options.out / "tokens.safetensors", {{"tokens", data.tokens_}});
     nlohmann::json shards = nlohmann::json::array();
     for (const auto& [name, rows] : shard_files) shards.push_back({{"file", name}, {"rows", rows}});
-    nlohmann::json meta = {{"format", kDatasetFormat},
-                           {"version", kDatasetVersion},
-                           {"model", c.model_name},
-                           {"hook", options.hook},
-                           {"d", d},
-                           {"rows", data.n_rows_},
-                           {"context_length", context},
-                           {"dtype", dataset_dtype_name(options.dtype)},
-                           {"tokens", options.tokens.describe()},
-                           {"shards", shards}};
-    write_file_atomically(*options.out / "dataset.json", meta.dump(2) + "\n");
+    write_dataset_index(*options.out, {.model = c.model_name,
+                                       .hook = options.hook,
+                                       .d = d,
+                                       .rows = data.n_rows_,
+                                       .dtype = options.dtype,
+                                       .tokens = data.tokens_,
+                                       .source = options.tokens.describe(),
+                                       .shards = shards});
     return ActivationDataset::open(*options.out);
   }
   return data;
@@ -488,23 +509,16 @@ void ActivationDataset::save(const std::filesystem::path& dir, int64_t shard_row
     save_safetensors(dir / shard_file_name(i), {{"activations", rows(first, n).to(dtype_)}});
     shards.push_back({{"file", shard_file_name(i)}, {"rows", n}});
   }
-  auto tokens = tokens_;
-  int64_t context = context_length_;
-  if (!tokens.defined()) {  // synthetic rows: stored with placeholder tokens so the layout stays one
-    tokens = torch::zeros({n_rows_, 1}, torch::kInt64);
-    context = 1;
-  }
-  save_safetensors(dir / "tokens.safetensors", {{"tokens", tokens}});
-  nlohmann::json meta = {{"format", kDatasetFormat},
-                         {"version", kDatasetVersion},
-                         {"model", model_name_},
-                         {"hook", hook_},
-                         {"d", d_},
-                         {"rows", n_rows_},
-                         {"context_length", context},
-                         {"dtype", dataset_dtype_name(dtype_)},
-                         {"shards", shards}};
-  write_file_atomically(dir / "dataset.json", meta.dump(2) + "\n");
+  // Synthetic rows come without tokens: stored with placeholders (contexts of one) so the layout stays one.
+  const auto tokens = tokens_.defined() ? tokens_ : torch::zeros({n_rows_, 1}, torch::kInt64);
+  write_dataset_index(dir, {.model = model_name_,
+                            .hook = hook_,
+                            .d = d_,
+                            .rows = n_rows_,
+                            .dtype = dtype_,
+                            .tokens = tokens,
+                            .source = {},
+                            .shards = shards});
 }
 
 nlohmann::json ActivationDataset::describe() const {

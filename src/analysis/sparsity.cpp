@@ -36,6 +36,18 @@ std::string sparsity_token_text(const HookedTransformer* model, std::span<const 
   return out;
 }
 
+// The entropy (nats) of a distribution given by counts; NaN when there is nothing counted.
+double sparsity_entropy(const std::map<int64_t, int64_t>& counts) {
+  int64_t total = 0;
+  for (const auto& [key, count] : counts) total += count;
+  double h = 0;
+  for (const auto& [key, count] : counts) {
+    const double p = static_cast<double>(count) / static_cast<double>(total);
+    h -= p * std::log(p);
+  }
+  return total > 0 ? h : std::nan("");
+}
+
 }  // namespace
 
 std::string firing_rule_name(FiringRule rule) {
@@ -152,7 +164,6 @@ UnitContexts unit_contexts(const ActivationDataset& data, const HookedTransforme
   const auto& tokens = data.tokens();
   const int64_t ctx = data.context_length();
   std::map<int64_t, int64_t> counts;
-  int64_t counted = 0;
   for (int64_t i = 0; i < rows.numel(); ++i) {
     const double v = values[i].item<double>();
     if (!std::isfinite(v)) continue;
@@ -170,19 +181,11 @@ UnitContexts unit_contexts(const ActivationDataset& data, const HookedTransforme
       c.context = sparsity_token_text(model, {ids + from, static_cast<std::size_t>(c.position - from)}) + "[[" +
                   c.token_text + "]]" +
                   sparsity_token_text(model, {ids + c.position + 1, static_cast<std::size_t>(to - c.position - 1)});
-      if (v > 0) {
-        ++counts[c.token];
-        ++counted;
-      }
+      if (v > 0) ++counts[c.token];
     }
     out.top.push_back(std::move(c));
   }
-  double h = 0;
-  for (const auto& [token, count] : counts) {
-    const double p = static_cast<double>(count) / counted;
-    h -= p * std::log(p);
-  }
-  out.entropy = counted > 0 ? h : std::nan("");
+  out.entropy = sparsity_entropy(counts);
   return out;
 }
 
@@ -213,18 +216,9 @@ PolysemanticUnits polysemantic_units(const ActivationDataset& data, const Hooked
   // Entropy over the top activations that are positive (a unit that never fires has none: NaN).
   for (int64_t u = 0; u < U; ++u) {
     std::map<int64_t, int64_t> counts;
-    int64_t counted = 0;
     for (int64_t j = 0; j < k; ++j)
-      if (values[u][j].item<float>() > 0) {
-        ++counts[out.top_tokens[u][j].item<int64_t>()];
-        ++counted;
-      }
-    double h = 0;
-    for (const auto& [t, count] : counts) {
-      const double p = static_cast<double>(count) / counted;
-      h -= p * std::log(p);
-    }
-    out.entropy[u] = counted > 0 ? h : std::nan("");
+      if (values[u][j].item<float>() > 0) ++counts[out.top_tokens[u][j].item<int64_t>()];
+    out.entropy[u] = sparsity_entropy(counts);
   }
   auto ranked = std::get<1>(torch::nan_to_num(out.entropy, -1.0).sort(0, /*descending=*/true));
   for (int64_t i = 0; i < std::min(options.n_listed, U); ++i) {
